@@ -1,0 +1,59 @@
+"""A scripted backend for orchestration tests only (never a default, never in recipes/)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import ClassVar, Optional
+
+from pydantic import Field
+
+from agentlab.backends.base import BACKENDS, Backend, BackendConfig, ChatRequest, ChatResult, OnResult
+
+
+class FakeConfig(BackendConfig):
+    """Scripted answers: the first rule whose substring occurs in the last user message wins."""
+
+    backend: str = "fake"
+    rules: dict[str, str] = Field(default_factory=dict, description="substring -> answer text")
+    default: str = Field("ok", description="Answer when no rule matches.")
+    fail_on: Optional[str] = Field(None, description="Requests containing this substring fail with an error.")
+    model: str = Field("fake", description="A model name, part of the cache identity.")
+
+
+@BACKENDS.register("fake")
+class FakeBackend(Backend):
+    """Answers from rules; for `options` requests the matching option scores highest."""
+
+    config_cls = FakeConfig
+    capabilities: ClassVar[frozenset[str]] = frozenset({"json_schema", "options", "images"})
+    calls = 0  # class-wide call counter for tests
+    _lock = threading.Lock()
+
+    def _answer(self, req: ChatRequest) -> str:
+        last = next((m for m in reversed(req.messages) if m.get("role") == "user"), {"content": ""})
+        content = last["content"] if isinstance(last["content"], str) else json.dumps(last["content"])
+        for needle, answer in self.config.rules.items():
+            if needle in content:
+                return answer
+        return self.config.default
+
+    def generate(self, requests: list[ChatRequest], on_result: Optional[OnResult] = None) -> list[ChatResult]:
+        out = []
+        for i, req in enumerate(requests):
+            with self._lock:
+                FakeBackend.calls += 1
+            text = self._answer(req)
+            blob = json.dumps(req.messages)
+            if self.config.fail_on and self.config.fail_on in blob:
+                res = ChatResult(error="scripted failure")
+            elif req.options:
+                scores = {o: (0.0 if o.strip().lower() == text.strip().lower() else -5.0) for o in req.options}
+                res = ChatResult(option_logprobs=scores, text=max(scores, key=scores.get), prompt_tokens=len(blob) // 4)
+            else:
+                res = ChatResult(text=text, prompt_tokens=len(blob) // 4, completion_tokens=len(text) // 4)
+            res.cost_usd = self.cost(res.prompt_tokens, res.completion_tokens)
+            if on_result:
+                on_result(i, res)
+            out.append(res)
+        return out

@@ -1,0 +1,1 @@
+"""langchain backend (in progress)."""

@@ -1,0 +1,1 @@
+"""openai backend (in progress)."""

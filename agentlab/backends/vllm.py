@@ -1,0 +1,1 @@
+"""vllm backend (in progress)."""

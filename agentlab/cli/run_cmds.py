@@ -1,0 +1,65 @@
+"""`agentlab generate`, `validate`, `models`."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from agentlab.cli import handle_errors, main
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", help="Run directory (default: output.dir or outputs/<name>).")
+@click.option("--limit", type=click.IntRange(min=1), help="Use only the first N rows.")
+@click.option("--fresh", is_flag=True, help="Ignore the call cache (answers are still cached for next time).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars; logs still go to run.log.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), help="Override the recipe's executor.")
+@click.option("--address", help="Ray cluster address (with --executor ray).")
+@handle_errors
+def generate(recipe, out, limit, fresh, quiet, executor, address):
+    """Run RECIPE end to end and write outputs/<name>/ (resumes from the cache if re-run)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from agentlab.recipe import load_recipe
+    from agentlab.runner import run_recipe
+
+    rec = load_recipe(recipe)
+    run_dir = run_recipe(rec, out=out, limit=limit, fresh=fresh, quiet=quiet, executor=executor, address=address)
+    if not quiet:
+        click.echo(f"Wrote {run_dir}/ (data.jsonl, dataset/, manifest.json, report.md)")
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@handle_errors
+def validate(recipe):
+    """Check RECIPE without doing any work."""
+    from agentlab.recipe import load_recipe
+
+    rec = load_recipe(recipe)
+    models = ", ".join(f"{n} ({c.backend})" for n, c in rec.model_configs.items())
+    click.echo(f"OK: {rec.name}: task {rec.task_config.type}; models {models}")
+
+
+@main.command()
+@click.option("--recipe", type=click.Path(dir_okay=False), help="Check the models this recipe names.")
+@handle_errors
+def models(recipe):
+    """List backends and whether each is usable here (and why not)."""
+    from agentlab.backends.base import BACKENDS
+
+    if recipe:
+        from agentlab.recipe import load_recipe
+
+        configs = load_recipe(recipe).model_configs
+        items = [(name, BACKENDS.get(cfg.backend), cfg) for name, cfg in configs.items()]
+    else:
+        items = [(name, BACKENDS.get(name), None) for name in BACKENDS.names() if name != "fake"]
+    for name, cls, cfg in items:
+        try:
+            why = cls.check(cfg if cfg is not None else cls.config_cls.model_construct(backend=name))
+        except Exception as exc:  # check() must never crash the listing
+            why = f"{type(exc).__name__}: {exc}"
+        mark = "ok " if why is None else "no "
+        click.echo(f"{mark} {name:<10} {'usable' if why is None else why}")

@@ -1,0 +1,1 @@
+"""`agentlab train` and `agentlab predict` (distill students)."""

@@ -1,0 +1,117 @@
+"""Config models of the recipe's fixed sections (source, output, executor, later stages).
+
+Every field has a description: `docs/recipes.md` is generated from them (`make docs`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import Field, model_validator
+
+from agentlab.config import StrictModel
+
+
+class SourceConfig(StrictModel):
+    """Where the rows come from. Loaded with `datasets`."""
+
+    path: str = Field(description="JSONL/JSON/CSV/TSV/Parquet file, a WRENCH split json, or a `save_to_disk` dataset folder.")
+    format: Literal["auto", "jsonl", "json", "csv", "tsv", "parquet", "hf", "wrench"] = Field(
+        "auto", description="File format; `auto` picks by extension (a folder is an HF dataset)."
+    )
+    split: Optional[str] = Field(None, description="Split to read from an HF DatasetDict folder (default: the first).")
+    fields: dict[str, str] = Field(default_factory=dict, description="Rename columns: {new_name: column_in_file}.")
+    text_field: Optional[str] = Field(None, description="Column holding the text; copied to `text`.")
+    text_fields: Optional[list[str]] = Field(None, description="Columns joined (with a blank line) into `text`.")
+    id_field: Optional[str] = Field(None, description="Column with a stable row id; default: the row number.")
+    group_by: Optional[str] = Field(None, description="Column grouping rows (e.g. several captions per image).")
+    limit: Optional[int] = Field(None, ge=1, description="Use only the first N rows (after shuffling, if set).")
+    shuffle: bool = Field(False, description="Shuffle rows with `seed` before `limit`.")
+    seed: int = Field(0, description="Seed for shuffling and sampling.")
+
+
+class OutputConfig(StrictModel):
+    """Where and what to write."""
+
+    dir: Optional[str] = Field(None, description="Run directory; default `outputs/<name>`. `-o` overrides.")
+    cache: Literal["run", "user", "none"] = Field(
+        "run", description="Call cache: in the run directory, in the user cache dir (shared across runs), or off."
+    )
+    hf_dataset: bool = Field(True, description="Also write the rows as an HF dataset (`dataset/`, save_to_disk).")
+
+
+class ExecutorConfig(StrictModel):
+    """How LLM calls are scheduled."""
+
+    type: Literal["local", "ray"] = Field("local", description="`local` (threads/asyncio in this process) or `ray`.")
+    address: Optional[str] = Field(None, description="Ray cluster address (ray executor only).")
+    replicas: int = Field(1, ge=1, description="Ray actors, each holding one backend instance.")
+    batch_size: int = Field(64, ge=1, description="Rows per batch handed to a backend / actor.")
+
+
+class EvalConfig(StrictModel):
+    """Evaluation against gold data, when available."""
+
+    gold: Optional[str] = Field(None, description="Column holding the gold label/answer.")
+    format: Optional[str] = Field(None, description="Gold format where a task reads several (e.g. `factual`).")
+    queries: Optional[str] = Field(None, description="BEIR queries file (retrieval tasks).")
+    qrels: Optional[str] = Field(None, description="BEIR qrels TSV (retrieval tasks).")
+    path: Optional[str] = Field(None, description="Held-out file with gold, evaluated instead of the run's rows.")
+
+
+class AggregateConfig(StrictModel):
+    """How labeler votes become probabilistic labels (label task)."""
+
+    method: Literal["majority", "weighted", "dawid_skene", "metal", "all"] = Field(
+        "dawid_skene", description="Label model; `all` fits every model and reports them side by side."
+    )
+    use: Optional[str] = Field(None, description="With `method: all`, the model whose labels are written (default: dawid_skene).")
+    class_prior: Optional[Union[dict[str, float], list[float]]] = Field(
+        None, description="Class-balance prior (name -> probability), e.g. for imbalanced tasks."
+    )
+    tie_break: Literal["random", "prior", "abstain"] = Field("random", description="Majority-vote tie break.")
+    max_iter: int = Field(100, ge=1, description="EM / optimisation iterations.")
+    tol: float = Field(1e-5, gt=0, description="Convergence tolerance.")
+    seed: int = Field(0, description="Seed for tie-breaks and initialisation.")
+
+
+class EscalateConfig(StrictModel):
+    """Send uncertain rows to a stronger model; its vote joins the label matrix."""
+
+    to: str = Field(description="Model name (under `models:`) to escalate to.")
+    when: str = Field("confidence < 0.7", description="`confidence < X`, `disagreement`, or both joined by ` or `.")
+    max_rows: Optional[int] = Field(None, ge=1, description="Escalate at most this many rows (lowest confidence first).")
+    max_cost_usd: Optional[float] = Field(None, ge=0, description="Stop escalating once this much was spent.")
+    prompt: Optional[str] = Field(None, description="Prompt template for the strong model (default: zero-shot label prompt).")
+
+
+class StudentConfig(StrictModel):
+    """The small model to distill into."""
+
+    type: str = Field("classifier", description="Registered student: classifier, causal, retriever.")
+    base: str = Field("minilm", description="`minilm`, `smollm2`, or a local HF model directory.")
+    peft: Optional[dict[str, Any]] = Field(
+        default_factory=lambda: {"method": "lora", "r": 8, "alpha": 16},
+        description="PEFT settings: {method: lora|prompt_tuning|none, r, alpha, dropout, num_virtual_tokens}.",
+    )
+
+
+class DistillConfig(StrictModel):
+    """Train a student on the run's labels."""
+
+    student: StudentConfig = Field(default_factory=StudentConfig, description="Which student to train.")
+    epochs: float = Field(3, gt=0, description="Training epochs.")
+    batch_size: int = Field(16, ge=1, description="Per-device batch size (doubled on GPU).")
+    learning_rate: float = Field(5e-4, gt=0, description="Peak learning rate.")
+    max_length: int = Field(128, ge=8, description="Max input tokens.")
+    soft_labels: bool = Field(True, description="Train on `label_probs` (soft cross-entropy), not the argmax.")
+    min_confidence: Optional[float] = Field(None, ge=0, le=1, description="Drop rows whose confidence is below this.")
+    weight_by_confidence: bool = Field(False, description="Weight each row's loss by its confidence.")
+    class_weights: bool = Field(False, description="Re-weight classes by inverse frequency.")
+    eval_split: float = Field(0.2, ge=0, lt=1, description="Fraction held out for validation / early stopping.")
+    early_stopping_patience: int = Field(2, ge=0, description="Evaluations without improvement before stopping (0 = off).")
+    seed: int = Field(0, description="Seed for everything.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "DistillConfig":
+        return self

@@ -1,0 +1,1 @@
+"""Students: distill labels into small models."""

@@ -1,0 +1,210 @@
+"""The run context: backends (loaded once per process), cached calls, structured answers, accounting."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from pydantic import BaseModel
+
+from agentlab.backends.base import BACKENDS, Backend, ChatRequest, ChatResult, image_error
+from agentlab.errors import ConfigError
+from agentlab.progress import Progress
+from agentlab.store import CallCache
+from agentlab.structured import json_schema_of, parse_structured, retry_messages
+
+log = logging.getLogger("agentlab")
+_BACKENDS: dict[str, Backend] = {}  # one instance per identity per process
+_BLOCK = threading.Lock()
+
+
+@dataclass
+class ModelStats:
+    """Per-model counts written to the manifest."""
+
+    llm_calls: int = 0
+    cache_hits: int = 0
+    repaired: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class Answer:
+    """A parsed answer: `value` (schema instance or text) or None with `error`; `raw` is what the model said."""
+
+    value: Any
+    raw: Optional[str]
+    error: Optional[str] = None
+    result: Optional[ChatResult] = None
+    repaired: bool = False
+
+
+@dataclass
+class RunContext:
+    """What tasks and stages use: backends by model name, cached calls, progress, counters."""
+
+    model_configs: dict[str, Any]
+    cache: CallCache
+    progress: Progress = field(default_factory=lambda: Progress(quiet=True))
+    fresh: bool = False
+    seed: int = 0
+    recipe: Any = None
+    stats: dict[str, ModelStats] = field(default_factory=dict)
+    budget_usd: Optional[float] = None
+    run_dir: Any = None
+    gold: Optional[list[Any]] = None
+    executor: str = "local"
+    metrics: dict[str, Any] = field(default_factory=dict)
+    report: list[str] = field(default_factory=list)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    prompts: dict[str, str] = field(default_factory=dict)
+    caveats: list[str] = field(default_factory=list)
+
+    def load_prompt(self, path: str):
+        """Load a template named in the recipe and record its hash for the manifest."""
+        from agentlab.prompts import load_prompt
+
+        resolved = self.recipe.resolve(path) if self.recipe is not None else path
+        prompt = load_prompt(resolved)
+        self.prompts[str(path)] = prompt.hash
+        return prompt
+
+    def resolve_model(self, name: Optional[str]) -> str:
+        """Map `default`/None to the single configured model."""
+        if name and name != "default" or (name == "default" and "default" in self.model_configs):
+            if name not in self.model_configs:
+                raise ConfigError(f"unknown model {name!r}; known: {', '.join(self.model_configs)}")
+            return name
+        if len(self.model_configs) == 1:
+            return next(iter(self.model_configs))
+        raise ConfigError(f"name a model; known: {', '.join(self.model_configs)}")
+
+    def backend(self, name: Optional[str]) -> Backend:
+        """The backend for a model name, created once per process and reused."""
+        name = self.resolve_model(name)
+        cfg = self.model_configs[name]
+        key = cfg.model_dump_json()
+        with _BLOCK:
+            if key not in _BACKENDS:
+                _BACKENDS[key] = BACKENDS.get(cfg.backend)(cfg)
+            return _BACKENDS[key]
+
+    def call(self, model: Optional[str], requests: list[ChatRequest], desc: str = "calls") -> list[ChatResult]:
+        """Answer requests through the cache; misses go to the backend in batches, cached as they complete."""
+        name = self.resolve_model(model)
+        backend = self.backend(name)
+        stats = self.stats.setdefault(name, ModelStats())
+        ident = backend.identity()
+        keys = [r.cache_key(ident) for r in requests]
+        hits = {} if self.fresh else self.cache.get_many(keys)
+        results: list[Optional[ChatResult]] = [None] * len(requests)
+        todo: dict[str, list[int]] = {}
+        for i, k in enumerate(keys):
+            if k in hits:
+                results[i] = ChatResult.model_validate({**hits[k], "cached": True})
+            elif requests[i].has_images() and "images" not in backend.capabilities:
+                results[i] = ChatResult(error=image_error(self.model_configs[name].backend))
+            else:
+                todo.setdefault(k, []).append(i)
+        bar = self.progress.task(f"{desc} [{name}]", total=len(requests))
+        n_cached = sum(1 for r in results if r is not None and r.cached)
+        stats.cache_hits += n_cached
+        bar.advance(len(requests) - sum(len(v) for v in todo.values()), cached=n_cached,
+                    failed=sum(1 for r in results if r is not None and not r.cached))
+        order = list(todo)
+        step = max(1, backend.batch_size)
+        for start in range(0, len(order), step):
+            chunk = order[start : start + step]
+            self._send(backend, stats, chunk, [requests[todo[k][0]] for k in chunk], todo, results, bar)
+        bar.close()
+        return results  # type: ignore[return-value]
+
+    def _send(self, backend, stats, keys, reqs, todo, results, bar) -> None:
+        def done(j: int, res: ChatResult) -> None:
+            k = keys[j]
+            stats.llm_calls += 1
+            stats.prompt_tokens += res.prompt_tokens
+            stats.completion_tokens += res.completion_tokens
+            stats.cost_usd += res.cost_usd
+            if res.ok:
+                self.cache.put(k, res.model_dump(mode="json", exclude={"cached"}))
+            for i in todo[k]:
+                results[i] = res
+            bar.advance(len(todo[k]), failed=0 if res.ok else len(todo[k]),
+                        tokens=res.prompt_tokens + res.completion_tokens, cost=res.cost_usd)
+
+        seen: set[int] = set()
+
+        def on_result(j: int, res: ChatResult) -> None:
+            if j not in seen:
+                seen.add(j)
+                done(j, res)
+
+        t0 = time.perf_counter()
+        try:
+            out = backend.generate(reqs, on_result=on_result)
+        except Exception as exc:  # a backend must not raise per item; if it does, record it as data
+            log.exception("backend %s failed on a batch", type(backend).__name__)
+            out = [ChatResult(error=f"{type(exc).__name__}: {exc}") for _ in reqs]
+        for j, res in enumerate(out):
+            on_result(j, res)
+        log.debug("batch of %d in %.2fs", len(reqs), time.perf_counter() - t0)
+
+    def complete(self, model: Optional[str], requests: list[ChatRequest], schema: Optional[type[BaseModel]] = None,
+                 desc: str = "calls") -> list[Answer]:
+        """Call and parse. With a schema: constrain, repair, retry once with the error, else record the failure."""
+        name = self.resolve_model(model)
+        stats = self.stats.setdefault(name, ModelStats())
+        if schema is not None:
+            js = json_schema_of(schema)
+            requests = [r.model_copy(update={"json_schema": js}) for r in requests]
+        results = self.call(name, requests, desc)
+        answers = [self._parse(res, schema) for res in results]
+        retry = [i for i, a in enumerate(answers) if schema is not None and a.value is None and a.result is not None and a.result.ok]
+        if retry:
+            again = [requests[i].model_copy(update={"messages": retry_messages(requests[i].messages, answers[i].raw, answers[i].error or "", schema)}) for i in retry]
+            for i, res in zip(retry, self.call(name, again, f"{desc} (retry)")):
+                fixed = self._parse(res, schema)
+                if fixed.value is not None:
+                    fixed.repaired = True
+                    answers[i] = fixed
+                else:
+                    answers[i].error = f"unparsable after retry: {fixed.error}"
+        for a in answers:
+            stats.repaired += int(a.repaired)
+            stats.failed += int(a.value is None)
+        return answers
+
+    @staticmethod
+    def _parse(res: ChatResult, schema: Optional[type[BaseModel]]) -> Answer:
+        if not res.ok:
+            return Answer(None, res.text, res.error, res)
+        if schema is None:
+            return Answer(res.text, res.text, None, res)
+        value, repaired, err = parse_structured(res.text, schema)
+        return Answer(value, res.text, err, res, repaired)
+
+    def totals(self) -> dict[str, Any]:
+        """Summed counts over models."""
+        tot = ModelStats()
+        for s in self.stats.values():
+            for k, v in asdict(s).items():
+                setattr(tot, k, getattr(tot, k) + v)
+        return asdict(tot)
+
+
+def close_backends() -> None:
+    """Close every backend created in this process."""
+    with _BLOCK:
+        for b in _BACKENDS.values():
+            try:
+                b.close()
+            except Exception:  # pragma: no cover
+                log.debug("close failed", exc_info=True)
+        _BACKENDS.clear()

@@ -1,0 +1,76 @@
+"""One error hierarchy. Only the CLI turns these into messages and exit codes."""
+
+from __future__ import annotations
+
+
+class AgentlabError(Exception):
+    """Base class of every error agentlab raises on purpose."""
+
+    exit_code = 1
+
+
+class RecipeError(AgentlabError):
+    """The recipe is invalid. Carries the recipe path, the bad value and the fix."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, message: str, value: object = None, fix: str | None = None):
+        self.path, self.value, self.fix = path, value, fix
+        text = f"{path}: {message}" if path else message
+        if value is not None:
+            text += f" (got {value!r})"
+        if fix:
+            text += f". Fix: {fix}"
+        super().__init__(text)
+
+
+class RecipeErrors(AgentlabError):
+    """Several recipe errors found in one validation pass."""
+
+    exit_code = 2
+
+    def __init__(self, errors: list[RecipeError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class ConfigError(AgentlabError):
+    """A setting outside the recipe (CLI flag, environment, missing file) is wrong."""
+
+    exit_code = 2
+
+
+class BackendError(AgentlabError):
+    """A backend could not be built or used at all (missing package, no GPU, bad model path)."""
+
+
+class BackendUnavailable(BackendError):
+    """An optional dependency or a device a backend needs is missing."""
+
+
+class TransportError(BackendError):
+    """A single call failed in transport (connection, timeout, 5xx). Retryable."""
+
+    def __init__(self, message: str, status: int | None = None):
+        self.status = status
+        super().__init__(message)
+
+
+class RateLimitError(TransportError):
+    """The server asked us to slow down; `retry_after` is in seconds when it said so."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        self.retry_after = retry_after
+        super().__init__(message, status=429)
+
+
+class ParseError(AgentlabError):
+    """A model answer could not be parsed; keeps the raw text."""
+
+    def __init__(self, message: str, raw: str | None = None):
+        self.raw = raw
+        super().__init__(message)
+
+
+class TrainingError(AgentlabError):
+    """A student could not be trained or loaded."""

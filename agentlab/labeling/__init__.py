@@ -1,0 +1,1 @@
+"""Label matrices, LF analysis, label models."""

@@ -1,0 +1,100 @@
+"""Write a run's outputs: data.jsonl, dataset/ (HF), manifest.json, report.md."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import sys
+import time
+from importlib import metadata
+from typing import Any
+
+from agentlab import __version__
+
+log = logging.getLogger("agentlab")
+_PACKAGES = ["datasets", "pydantic", "openai", "llama_cpp_python", "torch", "transformers", "peft",
+             "sentence-transformers", "numpy", "vllm", "langchain-core", "ray"]
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape results."""
+    out = {"agentlab": __version__, "python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def build_manifest(ctx, recipe, task, rows: list[dict[str, Any]], timings: dict[str, float]) -> dict[str, Any]:
+    """The manifest: recipe and hash, versions, models, prompts, counts, usage, timings, seed, metrics."""
+    totals = ctx.totals()
+    models = {}
+    for name, cfg in recipe.model_configs.items():
+        stats = ctx.stats.get(name)
+        if stats is None:
+            continue
+
+        ident = cfg.model_dump(mode="json", exclude={"api_key"})
+        models[name] = {"config": ident, **stats.__dict__}
+    failed_rows = sum(1 for r in rows if r.get("_error"))
+    return {
+        "agentlab_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(_redact(sys.argv)),
+        "recipe": recipe.raw,
+        "recipe_hash": recipe.hash(),
+        "task": recipe.task_config.type,
+        "seed": recipe.seed,
+        "packages": package_versions(),
+        "models": models,
+        "prompts": ctx.prompts,
+        "counts": {
+            "rows": len(rows),
+            "llm_calls": totals["llm_calls"],
+            "cache_hits": totals["cache_hits"],
+            "repaired": totals["repaired"],
+            "failed": totals["failed"],
+            "failed_rows": failed_rows,
+        },
+        "usage": {k: totals[k] for k in ("prompt_tokens", "completion_tokens", "cost_usd")},
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "metrics": ctx.metrics,
+        "artifacts": ctx.artifacts,
+        "caveats": ctx.caveats,
+    }
+
+
+def _redact(argv: list[str]) -> list[str]:
+    return ["***" if any(s in a.lower() for s in ("sk-", "key=", "token=")) else a for a in argv]
+
+
+def write_outputs(ctx, recipe, task, rows: list[dict[str, Any]], timings: dict[str, float]) -> None:
+    """Write every output of the run into its run directory."""
+    run = ctx.run_dir
+    run.write_jsonl("data.jsonl", rows)
+    if recipe.output.hf_dataset:
+        _write_dataset(run, rows)
+    manifest = build_manifest(ctx, recipe, task, rows, timings)
+    run.write_json("manifest.json", manifest)
+    from agentlab.eval.report import render_report
+
+    run.write_text("report.md", render_report(manifest, recipe, ctx, rows))
+
+
+def _write_dataset(run, rows: list[dict[str, Any]]) -> None:
+    import datasets
+
+    datasets.disable_progress_bars()
+    try:
+        ds = datasets.Dataset.from_list(rows)
+    except Exception:  # mixed types in a column: store complex values as JSON text
+        log.info("dataset/: mixed column types, storing nested values as JSON strings")
+        ds = datasets.Dataset.from_list([{k: _flat(v) for k, v in r.items()} for r in rows])
+    ds.save_to_disk(str(run.path("dataset")))
+
+
+def _flat(v: Any) -> Any:
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else (None if v is None else str(v) if not isinstance(v, (int, float, bool)) else v)

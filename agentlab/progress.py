@@ -1,0 +1,65 @@
+"""Progress bars per stage: rows done, cached, failed, tokens/s and cost so far (rich)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Optional
+
+
+class _Handle:
+    """One bar; `advance` is thread-safe."""
+
+    def __init__(self, owner: "Progress", task_id: Any, total: int):
+        self.owner, self.task_id, self.total = owner, task_id, total
+        self.done = self.cached = self.failed = self.tokens = 0
+        self.cost = 0.0
+        self.t0 = time.perf_counter()
+        self._lock = threading.Lock()
+
+    def advance(self, n: int = 1, cached: int = 0, failed: int = 0, tokens: int = 0, cost: float = 0.0) -> None:
+        """Count `n` more rows done (of which `cached` from cache, `failed` failed)."""
+        with self._lock:
+            self.done += n
+            self.cached += cached
+            self.failed += failed
+            self.tokens += tokens
+            self.cost += cost
+            if self.owner._rich is not None:
+                rate = self.tokens / max(time.perf_counter() - self.t0, 1e-6)
+                stats = f"cached {self.cached} · failed {self.failed} · {rate:,.0f} tok/s · ${self.cost:.4f}"
+                self.owner._rich.update(self.task_id, advance=n, stats=stats)
+
+    def close(self) -> None:
+        """Finish the bar."""
+        if self.owner._rich is not None:
+            self.owner._rich.update(self.task_id, completed=self.total)
+
+
+class Progress:
+    """A rich progress display (no-op when quiet or not started)."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self._rich: Optional[Any] = None
+
+    def __enter__(self) -> "Progress":
+        if not self.quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+
+            self._rich = RichProgress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.fields[stats]}"), transient=False,
+            )
+            self._rich.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+            self._rich = None
+
+    def task(self, desc: str, total: int) -> _Handle:
+        """Start a bar for `total` rows."""
+        task_id = self._rich.add_task(desc, total=total, stats="") if self._rich is not None else None
+        return _Handle(self, task_id, total)

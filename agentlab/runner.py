@@ -1,0 +1,104 @@
+"""Run a recipe end to end: load -> task -> (distill) -> eval -> outputs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from agentlab.engine import RunContext, close_backends
+from agentlab.errors import ConfigError
+from agentlab.progress import Progress
+from agentlab.recipe import Recipe
+from agentlab.sources import load_rows
+from agentlab.store import CallCache, RunDir, user_cache_dir
+
+log = logging.getLogger("agentlab")
+
+
+def run_dir_for(recipe: Recipe, out: Optional[str]) -> Path:
+    """`-o` if given, else `output.dir`, else `outputs/<name>`."""
+    return Path(out or recipe.output.dir or Path("outputs") / recipe.name)
+
+
+def _setup_logging(run: RunDir, quiet: bool) -> logging.Handler:
+    handler = logging.FileHandler(run.path("run.log"), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def _cache_for(recipe: Recipe, run: RunDir) -> CallCache:
+    if recipe.output.cache == "none":
+        return CallCache(None)
+    if recipe.output.cache == "user":
+        return CallCache(user_cache_dir() / "calls.sqlite")
+    return CallCache(run.path("cache.sqlite"))
+
+
+def run_recipe(recipe: Recipe, out: Optional[str] = None, limit: Optional[int] = None, fresh: bool = False,
+               quiet: bool = False, executor: Optional[str] = None, address: Optional[str] = None) -> Path:
+    """Run `recipe`; return the run directory. Nothing is written before the inputs load cleanly."""
+    from agentlab.tasks.base import TASKS
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    rows = load_rows(recipe.source, recipe.resolve(recipe.source.path), limit)
+    if not rows:
+        raise ConfigError(f"source {recipe.source.path!r} has no rows")
+    timings["load"] = time.perf_counter() - t0
+    gold = _split_gold(recipe, rows)
+    run = RunDir(run_dir_for(recipe, out))
+    handler = _setup_logging(run, quiet)
+    cache = _cache_for(recipe, run)
+    ctx = RunContext(model_configs=recipe.model_configs, cache=cache, fresh=fresh, seed=recipe.seed, recipe=recipe)
+    ctx.run_dir, ctx.gold = run, gold
+    if executor:
+        ctx.executor = executor
+    log.info("run %s: %d rows -> %s", recipe.name, len(rows), run.root)
+    try:
+        with Progress(quiet=quiet) as progress:
+            ctx.progress = progress
+            task = TASKS.get(recipe.task_config.type)(recipe.task_config)
+            t = time.perf_counter()
+            out_rows = task.run(ctx, rows)
+            timings["task"] = time.perf_counter() - t
+            if len(out_rows) != len(rows):  # a task must never drop or add rows silently
+                raise ConfigError(f"task {recipe.task_config.type} returned {len(out_rows)} rows for {len(rows)}")
+            for row, g in zip(out_rows, gold or []):
+                row["gold"] = g
+            if gold is not None:
+                t = time.perf_counter()
+                ctx.metrics.update(task.evaluate(ctx, out_rows))
+                timings["eval"] = time.perf_counter() - t
+            if recipe.distill is not None:
+                from agentlab.distill.stage import run_distill
+
+                t = time.perf_counter()
+                run_distill(ctx, recipe, out_rows)
+                timings["distill"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        from agentlab.outputs import write_outputs
+
+        write_outputs(ctx, recipe, task, out_rows, timings)
+        log.info("done in %.1fs", timings["total"])
+        return run.root
+    finally:
+        cache.close()
+        close_backends()
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _split_gold(recipe: Recipe, rows: list[dict[str, Any]]) -> Optional[list[Any]]:
+    """Move the gold column out of the rows so no task (or prompt) can see it."""
+    if recipe.eval is None or not recipe.eval.gold or recipe.eval.path:
+        return None
+    field = recipe.eval.gold
+    if field not in rows[0]:
+        from agentlab.errors import RecipeError, RecipeErrors
+
+        raise RecipeErrors([RecipeError("eval.gold", "column not in the source", field, f"use one of: {', '.join(sorted(rows[0]))}")])
+    return [r.pop(field) for r in rows]

@@ -1,0 +1,118 @@
+"""The task protocol and registry.
+
+A task turns rows into new columns. Most tasks are "build messages + parse": subclass
+:class:`LLMTask` and implement :meth:`LLMTask.build` and :meth:`LLMTask.parse`; the engine
+does caching, batching, structured-output repair, progress and accounting.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Optional
+
+from pydantic import BaseModel, Field
+
+from agentlab.config import StrictModel
+from agentlab.registry import Registry
+
+if TYPE_CHECKING:
+    from agentlab.backends.base import ChatRequest
+    from agentlab.engine import RunContext
+
+
+class TaskConfig(StrictModel):
+    """Base of task configs; `type` is the registry key."""
+
+    type: str = Field(description="Registered task name.")
+
+    def model_refs(self) -> Iterator[tuple[str, str]]:
+        """(recipe path, model name) for every model this config names, for validation."""
+        yield from _walk_refs(self, "task", {"model", "to", "proposer", "grader"}, list_fields={"candidates"})
+
+    def template_refs(self) -> Iterator[tuple[str, str]]:
+        """(recipe path, template path) for every Jinja template this config names."""
+        for path, value in _walk_values(self, "task"):
+            if isinstance(value, str) and value.endswith((".jinja", ".j2", ".jinja2")):
+                yield path, value
+
+
+def _walk_values(obj: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            yield from _walk_values(getattr(obj, name), f"{path}.{name}")
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            yield from _walk_values(item, f"{path}[{i}]")
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _walk_values(v, f"{path}.{k}")
+    else:
+        yield path, obj
+
+
+def _walk_refs(obj: Any, path: str, names: set[str], list_fields: set[str]) -> Iterator[tuple[str, str]]:
+    for p, value in _walk_values(obj, path):
+        leaf = p.rsplit(".", 1)[-1]
+        base = leaf.split("[", 1)[0]
+        if isinstance(value, str) and (leaf in names or (base in list_fields and "[" in leaf)):
+            yield p, value
+
+
+class Task:
+    """A task: `run(ctx, rows) -> rows` with new columns. Subclasses set `config_cls`."""
+
+    config_cls: ClassVar[type[TaskConfig]] = TaskConfig
+    #: one-line caveat shown in reports (e.g. what the embedded model is bad at)
+    caveat: ClassVar[Optional[str]] = None
+
+    def __init__(self, config: TaskConfig):
+        self.config = config
+
+    def run(self, ctx: "RunContext", rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Return one output row per input row (same order), with the task's columns added."""
+        raise NotImplementedError
+
+    def evaluate(self, ctx: "RunContext", rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Metrics against gold (recipe `eval`), merged into manifest["metrics"]. Default: none."""
+        return {}
+
+
+class LLMTask(Task):
+    """A task made of `build(row) -> ChatRequest` and `parse(result, row) -> dict` on one model."""
+
+    #: pydantic model of the structured answer, or None for free text
+    schema: ClassVar[Optional[type[BaseModel]]] = None
+
+    def build(self, row: dict[str, Any]) -> "ChatRequest":
+        """The request for one row."""
+        raise NotImplementedError
+
+    def parse(self, value: Any, row: dict[str, Any]) -> dict[str, Any]:
+        """New columns from the parsed answer (a schema instance, or the text)."""
+        raise NotImplementedError
+
+    def run(self, ctx: "RunContext", rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        model = getattr(self.config, "model", None)
+        requests = [self.build(r) for r in rows]
+        answers = ctx.complete(model, requests, schema=self.schema, desc=self.config.type)
+        out = []
+        for row, ans in zip(rows, answers):
+            new = dict(row)
+            if ans.value is not None:
+                new.update(self.parse(ans.value, row))
+            new["_raw"] = ans.raw
+            new["_error"] = ans.error
+            out.append(new)
+        return out
+
+
+BUILTIN_TASKS = ["generate", "label"]
+
+
+def _load_builtins() -> None:
+    import importlib
+
+    for name in BUILTIN_TASKS:
+        importlib.import_module(f"agentlab.tasks.{name}")
+
+
+TASKS: Registry[type[Task]] = Registry("task", _load_builtins)

@@ -1,0 +1,1 @@
+"""label task (in progress)."""
