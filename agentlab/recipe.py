@@ -183,10 +183,33 @@ def _validate_task(recipe: Recipe, errors: list[RecipeError]) -> Any:
         errors.append(RecipeError("task.type", str(e), fix=f"use one of: {', '.join(e.known)}"))
         return None
     try:
-        return validate_model(cls.config_cls, recipe.task, "task")
+        config = validate_model(cls.config_cls, recipe.task, "task")
     except RecipeErrors as e:
         errors.extend(e.errors)
         return None
+    _validate_nested(config, errors)
+    return config
+
+
+def _validate_nested(config: Any, errors: list[RecipeError]) -> None:
+    """Validate list fields whose items are registry entries (e.g. `task.labelers[i]` by `type`)."""
+    for field, registry in getattr(config, "nested_registries", {}).items():
+        items, out = getattr(config, field) or [], []
+        for i, item in enumerate(items):
+            path = f"task.{field}[{i}]"
+            if not isinstance(item, dict) or "type" not in item:
+                errors.append(RecipeError(f"{path}.type", "is missing", fix=f"add `type:` with one of: {', '.join(registry.names())}"))
+                continue
+            try:
+                cls = registry.get(item["type"])
+            except UnknownKey as e:
+                errors.append(RecipeError(f"{path}.type", str(e), fix=f"use one of: {', '.join(e.known)}"))
+                continue
+            try:
+                out.append(validate_model(cls.config_cls, item, path))
+            except RecipeErrors as e:
+                errors.extend(e.errors)
+        setattr(config, field, out)
 
 
 def _check_refs(recipe: Recipe, errors: list[RecipeError]) -> None:

@@ -116,14 +116,10 @@ class EmbeddedBackend(Backend):
                                       top_p=req.top_p, stop=req.stop, seed=req.seed if req.seed is not None else 0)
         if req.json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": req.json_schema}
-        if req.logprobs:
-            kwargs.update(logprobs=True, top_logprobs=req.logprobs)
         resp = self.llm.create_chat_completion(**kwargs)
         choice = resp["choices"][0]
         usage = resp.get("usage") or {}
-        top = None
-        if req.logprobs and choice.get("logprobs"):
-            top = [{t["token"]: t["logprob"] for t in c.get("top_logprobs", [])} for c in choice["logprobs"]["content"]]
+        top = self._top_logprobs(req, choice["message"]["content"] or "") if req.logprobs else None
         return ChatResult(text=choice["message"]["content"], top_logprobs=top,
                           prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0),
                           structured="grammar" if req.json_schema is not None else None)
@@ -160,6 +156,23 @@ class EmbeddedBackend(Backend):
             scores[opt] = total
         best = max(scores, key=scores.get)
         return ChatResult(text=best, option_logprobs=scores, prompt_tokens=len(prefix))
+
+    def _top_logprobs(self, req: ChatRequest, text: str, positions: int = 8) -> list[dict[str, float]]:
+        """Top-k log-probs of the first answer tokens (llama.cpp gives them only with logits_all)."""
+        import numpy as np
+
+        llm = self.llm
+        prefix = llm.tokenize(self.prompt_text(req.messages).encode(), add_bos=False, special=True)
+        answer = llm.tokenize(text.encode(), add_bos=False, special=False)[:positions]
+        self._eval_with_reuse(prefix)
+        out = []
+        for j, tok in enumerate([None, *answer][: len(answer) or 1]):
+            if tok is not None:
+                llm.eval([tok])
+            lp = _log_softmax(self._last_logits())
+            best = np.argsort(lp)[::-1][: req.logprobs]
+            out.append({llm.detokenize([int(t)]).decode("utf-8", "replace"): float(lp[t]) for t in best})
+        return out
 
     def _eval_with_reuse(self, tokens: list[int]) -> None:
         llm = self.llm

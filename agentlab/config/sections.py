@@ -85,14 +85,36 @@ class EscalateConfig(StrictModel):
     prompt: Optional[str] = Field(None, description="Prompt template for the strong model (default: zero-shot label prompt).")
 
 
+class StudentPeftConfig(StrictModel):
+    """Parameter-efficient fine-tuning of the student (peft)."""
+
+    method: Literal["lora", "prompt_tuning", "none"] = Field(
+        "lora", description="`lora` adapters, `prompt_tuning` (soft prompt; causal student only) or `none` (full fine-tune)."
+    )
+    r: int = Field(8, ge=1, description="LoRA rank.")
+    alpha: int = Field(16, ge=1, description="LoRA alpha (scaling = alpha / r).")
+    dropout: float = Field(0.1, ge=0, lt=1, description="LoRA dropout.")
+    target_modules: Optional[list[str]] = Field(
+        None, description="Modules LoRA adapts; default per architecture (BERT query/value, Llama q_proj/v_proj)."
+    )
+    num_virtual_tokens: int = Field(20, ge=1, description="Soft-prompt length (prompt_tuning).")
+    init_text: Optional[str] = Field(
+        None, description="Text the soft prompt starts from (prompt_tuning); default: random initialisation."
+    )
+
+
 class StudentConfig(StrictModel):
     """The small model to distill into."""
 
     type: str = Field("classifier", description="Registered student: classifier, causal, retriever.")
     base: str = Field("minilm", description="`minilm`, `smollm2`, or a local HF model directory.")
-    peft: Optional[dict[str, Any]] = Field(
-        default_factory=lambda: {"method": "lora", "r": 8, "alpha": 16},
-        description="PEFT settings: {method: lora|prompt_tuning|none, r, alpha, dropout, num_virtual_tokens}.",
+    peft: StudentPeftConfig = Field(default_factory=StudentPeftConfig, description="PEFT settings (LoRA by default).")
+    text_field: str = Field("text", description="Row field holding the input text.")
+    prompt: str = Field(
+        "Text: {text}\nLabel:", description="Causal student: prompt template; `{text}` is replaced by the row's text."
+    )
+    loss: Literal["mnrl", "gist", "cached_gist"] = Field(
+        "mnrl", description="Retriever student: MultipleNegativesRanking, or GISTEmbed with the base model as frozen guide."
     )
 
 
@@ -101,17 +123,33 @@ class DistillConfig(StrictModel):
 
     student: StudentConfig = Field(default_factory=StudentConfig, description="Which student to train.")
     epochs: float = Field(3, gt=0, description="Training epochs.")
+    max_steps: Optional[int] = Field(None, ge=1, description="Stop after this many optimiser steps (overrides epochs).")
     batch_size: int = Field(16, ge=1, description="Per-device batch size (doubled on GPU).")
-    learning_rate: float = Field(5e-4, gt=0, description="Peak learning rate.")
+    learning_rate: Optional[float] = Field(
+        None, gt=0, description="Peak learning rate; default per method (LoRA 1e-3, full 5e-5, prompt tuning 3e-2)."
+    )
     max_length: int = Field(128, ge=8, description="Max input tokens.")
     soft_labels: bool = Field(True, description="Train on `label_probs` (soft cross-entropy), not the argmax.")
     min_confidence: Optional[float] = Field(None, ge=0, le=1, description="Drop rows whose confidence is below this.")
     weight_by_confidence: bool = Field(False, description="Weight each row's loss by its confidence.")
     class_weights: bool = Field(False, description="Re-weight classes by inverse frequency.")
-    eval_split: float = Field(0.2, ge=0, lt=1, description="Fraction held out for validation / early stopping.")
+    eval_split: float = Field(
+        0.2, ge=0, lt=1, description="Fraction held out: validation / early stopping, and gold evaluation when gold exists."
+    )
     early_stopping_patience: int = Field(2, ge=0, description="Evaluations without improvement before stopping (0 = off).")
+    early_stopping_metric: Literal["loss", "accuracy"] = Field(
+        "loss", description="Validation metric (against the held-out rows' labels, never gold) that picks the best epoch."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` uses a GPU when present (bf16).")
     seed: int = Field(0, description="Seed for everything.")
 
     @model_validator(mode="after")
     def _check(self) -> "DistillConfig":
+        from agentlab.distill.base import STUDENTS
+
+        kind = self.student.type
+        if kind not in STUDENTS:
+            raise ValueError(f"unknown student {kind!r}; use one of: {', '.join(STUDENTS.names())}")
+        if self.student.peft.method == "prompt_tuning" and kind != "causal":
+            raise ValueError(f"peft.method prompt_tuning needs student.type causal (got {kind!r})")
         return self

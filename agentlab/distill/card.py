@@ -1,0 +1,149 @@
+"""The student's model card (README.md) with a plain-library loading snippet that runs as written.
+
+The snippet uses only peft / transformers / sentence-transformers, with the folder and base
+model paths of this machine filled in (`tests/distill/test_card.py` executes it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agentlab.distill.base import write_meta
+
+_CLASSIFIER_LORA = '''import torch
+from peft import PeftModel
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+STUDENT = {student!r}  # this folder
+BASE = {base!r}  # or the hub copy: {hub!r}
+CLASSES = {classes!r}
+tok = AutoTokenizer.from_pretrained(STUDENT)
+base = AutoModelForSequenceClassification.from_pretrained(BASE, num_labels=len(CLASSES))
+base.config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+model = PeftModel.from_pretrained(base, STUDENT).eval()
+texts = ["an example text"]
+with torch.no_grad():
+    enc = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length={max_length})
+    probs = model(**enc).logits.softmax(-1)
+print([dict(zip(CLASSES, p.tolist())) for p in probs])
+'''
+
+_CLASSIFIER_FULL = '''import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+STUDENT = {student!r}  # this folder
+tok = AutoTokenizer.from_pretrained(STUDENT)
+model = AutoModelForSequenceClassification.from_pretrained(STUDENT).eval()
+texts = ["an example text"]
+with torch.no_grad():
+    enc = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length={max_length})
+    probs = model(**enc).logits.softmax(-1)
+print([{{model.config.id2label[i]: p for i, p in enumerate(row.tolist())}} for row in probs])
+'''
+
+_CAUSAL = '''import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+STUDENT = {student!r}  # this folder
+BASE = {base!r}  # or the hub copy: {hub!r}
+tok = AutoTokenizer.from_pretrained(STUDENT)
+model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(BASE), STUDENT).eval()
+prompt = {prompt!r}.format(text="an example text")
+enc = tok(prompt, return_tensors="pt")
+with torch.no_grad():
+    out = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], max_new_tokens=8,
+                         do_sample=False, pad_token_id=tok.pad_token_id or tok.eos_token_id)
+print(tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True))
+'''
+
+_RETRIEVER = '''from sentence_transformers import SentenceTransformer
+
+STUDENT = {student!r}  # this folder
+model = SentenceTransformer(STUDENT, device="cpu")
+emb = model.encode(["a query", "a document"], normalize_embeddings=True)
+print(float(emb[0] @ emb[1]))
+'''
+
+
+def loading_snippet(out_dir: Path, meta: dict[str, Any]) -> str:
+    """Python code that loads this student with plain peft/transformers/sentence-transformers."""
+    fill = {"student": str(Path(out_dir).resolve()), "base": meta.get("base_path"), "hub": meta.get("hub_id") or meta.get("base"),
+            "classes": meta.get("classes"), "max_length": meta.get("max_length", 128), "prompt": meta.get("prompt", "{text}")}
+    kind = meta.get("type")
+    if kind == "retriever":
+        return _RETRIEVER.format(**fill)
+    if kind == "causal":
+        return _CAUSAL.format(**fill)
+    return (_CLASSIFIER_FULL if meta.get("peft") == "none" else _CLASSIFIER_LORA).format(**fill)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def _metrics_table(evaluation: dict[str, Any]) -> list[str]:
+    """A markdown table of {model: {accuracy, macro_f1, ece, coverage}} rows."""
+    rows = [(name, m) for name, m in evaluation.items() if isinstance(m, dict) and "accuracy" in m]
+    if not rows:
+        return []
+    keys = ["accuracy", "macro_f1", "ece", "coverage", "n"]
+    out = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    out += [f"| {name} | " + " | ".join(_fmt(m.get(k, "")) for k in keys) + " |" for name, m in rows]
+    return out
+
+
+def render_card(out_dir: Path, meta: dict[str, Any]) -> str:
+    """The model card markdown for a student folder's metadata."""
+    prov = meta.get("provenance") or {}
+    classes = meta.get("classes") or []
+    peft = meta.get("peft", "lora")
+    weights = {"lora": "a LoRA adapter (`adapter_model.safetensors`) over the base model",
+               "prompt_tuning": "a soft prompt (`adapter_model.safetensors`) for the base model",
+               "none": "the full fine-tuned model (`model.safetensors`)"}.get(peft, peft)
+    if meta.get("type") == "retriever":
+        weights = "a full sentence-transformers model (LoRA merged into the weights, when used)"
+    lines = [
+        "---", f"base_model: {meta.get('hub_id') or meta.get('base')}", "library_name: " +
+        ("sentence-transformers" if meta.get("type") == "retriever" else "peft" if peft != "none" else "transformers"),
+        "tags: [agentlab, distillation]", "---", "",
+        f"# agentlab {meta.get('type')} student", "",
+        f"A small model distilled by agentlab from LLM-made labels. Weights: {weights}.", "",
+        "## Base model",
+        f"- `{meta.get('base')}` ({meta.get('hub_id') or 'local model'}), loaded from `{meta.get('base_path')}`.", "",
+        "## Data provenance",
+        f"- Run: `{prov.get('run_dir', 'n/a')}`; recipe hash `{prov.get('recipe_hash', 'n/a')}`.",
+        f"- Labels: {prov.get('label_source', 'the rows given to `train` (label / label_probs)')}.",
+        f"- Training rows: {meta.get('train', {}).get('examples', 'n/a')}; "
+        f"targets: {'soft (label_probs)' if meta.get('soft_labels', True) else 'hard (argmax label)'}. Gold labels were not used for training.",
+    ]
+    if classes:
+        lines.append(f"- Classes: {', '.join(f'`{c}`' for c in classes)}.")
+    lines += ["", "## Metrics", "Training:", "```json", json.dumps(meta.get("train", {}), indent=1, default=str), "```"]
+    table = _metrics_table(meta.get("evaluation") or {})
+    if table:
+        lines += ["", "Held-out rows with gold labels (student vs the label model and each teacher):", "", *table]
+    lines += [
+        "", "## Intended use",
+        "Cheap, local predictions for the same task and text distribution as the run it was trained on.", "",
+        "## Limits",
+        "- It learns the teachers' mistakes: its ceiling is roughly the quality of the labels it was trained on.",
+        "- Untested outside the run's data; check accuracy on your own labeled sample before relying on it.",
+        "- Probabilities are calibrated only as well as the label model's; see ECE above when gold was available.", "",
+        "## Load it", "With agentlab: `agentlab predict STUDENT_DIR input.jsonl -o out.jsonl`, or with plain libraries:", "",
+        "```python", loading_snippet(out_dir, meta).rstrip(), "```", "",
+    ]
+    return "\n".join(lines)
+
+
+def finish_student(out_dir: Path, meta: dict[str, Any]) -> None:
+    """Write ``agentlab_student.json`` and the model card README.md into the student folder."""
+    write_meta(out_dir, meta)
+    Path(out_dir, "README.md").write_text(render_card(out_dir, meta), encoding="utf-8")
+
+
+def extract_snippet(card: str) -> str:
+    """The python code block of a card (used by the tests to run it)."""
+    return card.split("```python\n", 1)[1].split("```", 1)[0]
