@@ -39,6 +39,13 @@ def get_embedder(name: str = "minilm"):
         if path not in _CACHE:
             from sentence_transformers import SentenceTransformer
 
+            try:  # keep weight-loading bars out of the run's output
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except ImportError:  # pragma: no cover
+                pass
+
             _CACHE[path] = SentenceTransformer(path, device="cpu" if not _cuda() else None)
         return _CACHE[path]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import ClassVar, Optional
 
 from pydantic import Field
@@ -19,6 +20,8 @@ class FakeConfig(BackendConfig):
     default: str = Field("ok", description="Answer when no rule matches.")
     fail_on: Optional[str] = Field(None, description="Requests containing this substring fail with an error.")
     model: str = Field("fake", description="A model name, part of the cache identity.")
+    delay: float = Field(0.0, ge=0, description="Seconds to wait per call (to test interruption).")
+    call_log: Optional[str] = Field(None, description="Append one line per call (the last user message) to this file.")
 
 
 @BACKENDS.register("fake")
@@ -28,6 +31,7 @@ class FakeBackend(Backend):
     config_cls = FakeConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"json_schema", "options", "images"})
     calls = 0  # class-wide call counter for tests
+    not_identity = frozenset({"delay", "call_log"})
     _lock = threading.Lock()
 
     def _answer(self, req: ChatRequest) -> str:
@@ -43,8 +47,14 @@ class FakeBackend(Backend):
         for i, req in enumerate(requests):
             with self._lock:
                 FakeBackend.calls += 1
+            if self.config.delay:
+                time.sleep(self.config.delay)
             text = self._answer(req)
             blob = json.dumps(req.messages)
+            if self.config.call_log:
+                with open(self.config.call_log, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(req.messages[-1]["content"]) + "\n")
+                    f.flush()
             if self.config.fail_on and self.config.fail_on in blob:
                 res = ChatResult(error="scripted failure")
             elif req.options:

@@ -19,7 +19,6 @@ import ipaddress
 import json
 import logging
 import os
-import queue
 import random
 import re
 import threading
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 
+from agentlab.backends.aio import BackgroundLoop, TokenBucket, run_items
 from agentlab.backends.base import BACKENDS, Backend, BackendConfig, ChatRequest, ChatResult, OnResult
 from agentlab.errors import BackendUnavailable
 
@@ -44,14 +44,14 @@ _REFUSAL_STATUS = {400, 404, 415, 422, 500, 501}
 class OpenAIConfig(BackendConfig):
     """An OpenAI-compatible server and how hard to drive it."""
 
-    backend: str = "openai"
+    backend: str = Field("openai", description="Registered backend name.")
     model: str = Field(description="Model name as the server knows it (e.g. gpt-4o-mini, or the name vLLM/Ollama serve).")
     base_url: Optional[str] = Field(None, description="API root, e.g. http://localhost:8000/v1 for vLLM; default: OpenAI's.")
-    api_key: Optional[SecretStr] = Field(None, description="API key; default: the variable named by api_key_env. Never cached, logged or written.")
+    api_key: Optional[SecretStr] = Field(None, description="API key (default: $api_key_env). Never cached, logged or written.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key.")
     max_in_flight: int = Field(64, ge=1, description="Most requests in flight at once.")
     requests_per_minute: Optional[float] = Field(None, gt=0, description="Client-side request rate limit (none by default).")
-    tokens_per_minute: Optional[float] = Field(None, gt=0, description="Client-side token rate limit: prompt estimate + max_tokens per call.")
+    tokens_per_minute: Optional[float] = Field(None, gt=0, description="Client-side token rate limit (prompt estimate + max_tokens).")
     timeout: float = Field(120.0, gt=0, description="Seconds before one HTTP attempt times out (then it is retried).")
     max_retries: int = Field(6, ge=0, description="Retries per item after the first attempt; then the item is an error result.")
     backoff_base: float = Field(1.0, ge=0, description="First retry delay in seconds; doubles per retry, with jitter.")
@@ -60,6 +60,8 @@ class OpenAIConfig(BackendConfig):
         "auto", description="How to enforce a JSON schema; auto tries json_schema, then json_object, then the prompt.")
     logprobs: bool = Field(True, description="The server returns token log-probs (enables option scoring); false for e.g. Ollama.")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="Extra JSON fields for every request (server-specific).")
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
+        "max_tokens", description="The length-limit field the server expects (OpenAI's reasoning models: max_completion_tokens).")
 
 
 def is_local(base_url: Optional[str]) -> bool:
@@ -110,38 +112,6 @@ def with_schema_prompt(messages: list[dict[str, Any]], schema: dict[str, Any]) -
             m["content"] = c + note if isinstance(c, str) else [*(c or []), {"type": "text", "text": note}]
             return out
     return [*out, {"role": "user", "content": note.strip()}]
-
-
-class TokenBucket:
-    """An asyncio token bucket: `rate_per_minute` tokens refill continuously, about one second's worth of burst."""
-
-    def __init__(self, rate_per_minute: float):
-        self.rate = rate_per_minute / 60.0
-        self.capacity = max(1.0, self.rate)
-        self.level = self.capacity
-        self.stamp = time.monotonic()
-        self._lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-        self.stamp = now
-
-    async def take(self, n: float = 1.0) -> None:
-        """Wait until `n` tokens are available (a request larger than the bucket waits for a full one)."""
-        async with self._lock:
-            while True:
-                self._refill()
-                need = min(n, self.capacity)
-                if self.level >= need:
-                    self.level -= n
-                    return
-                await asyncio.sleep((need - self.level) / self.rate)
-
-    def give(self, n: float) -> None:
-        """Return unused tokens (the estimate was above the real usage)."""
-        self._refill()
-        self.level = min(self.capacity, self.level + n)
 
 
 def retry_after_of(exc: Exception) -> Optional[float]:
@@ -196,7 +166,7 @@ class OpenAIBackend(Backend):
     config_cls = OpenAIConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"json_schema", "options", "logprobs", "images"})
     not_identity = frozenset({"api_key", "api_key_env", "max_in_flight", "requests_per_minute", "tokens_per_minute",
-                              "timeout", "max_retries", "backoff_base", "backoff_max"})
+                              "timeout", "max_retries", "backoff_base", "backoff_max", "max_tokens_param"})
 
     def __init__(self, config: OpenAIConfig):
         super().__init__(config)
@@ -210,9 +180,8 @@ class OpenAIBackend(Backend):
         caps = {"images"} | ({"json_schema"} if config.structured != "prompt" else set())
         self.capabilities = frozenset(caps | ({"options", "logprobs"} if config.logprobs else set()))
         self.batch_size = config.max_in_flight * 8  # results are cached one by one, so big batches lose nothing
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
-        self._start_lock = threading.Lock()
+        self._bg = BackgroundLoop("agentlab-openai")
+        self._setup_lock = threading.Lock()
         self._client: Any = None
         self._cooldown_until = 0.0
 
@@ -221,21 +190,11 @@ class OpenAIBackend(Backend):
         ident["base_url"] = self.server
         return ident
 
-    # -- the background loop -------------------------------------------------------------------------------
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        with self._start_lock:
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="agentlab-openai")
-                self._thread.start()
-                asyncio.run_coroutine_threadsafe(self._setup(), self._loop).result()
-            return self._loop
-
     async def _setup(self) -> None:
         import openai
 
         self._client = openai.AsyncOpenAI(api_key=self._key, base_url=self.config.base_url, timeout=self.config.timeout,
-                                          max_retries=0)
+                                          max_retries=0)  # retries are ours: bounded, shared cooldown, per-item errors
         self._sem = asyncio.Semaphore(self.config.max_in_flight)
         self._probe = asyncio.Lock()
         rpm, tpm = self.config.requests_per_minute, self.config.tokens_per_minute
@@ -244,49 +203,14 @@ class OpenAIBackend(Backend):
 
     def generate(self, requests: list[ChatRequest], on_result: Optional[OnResult] = None) -> list[ChatResult]:
         """Send every request concurrently; `on_result` runs on this thread, one result at a time."""
-        done: queue.SimpleQueue = queue.SimpleQueue()
-        fut = asyncio.run_coroutine_threadsafe(self._run_batch(requests, done), self._ensure_loop())
-        fut.add_done_callback(lambda _: done.put(None))
-        out: list[Optional[ChatResult]] = [None] * len(requests)
-        try:
-            while (item := done.get()) is not None:
-                i, res = item
-                out[i] = res
-                if on_result:
-                    on_result(i, res)
-        except BaseException:  # Ctrl-C in the caller: stop sending
-            fut.cancel()
-            raise
-        for i, res in enumerate(out):
-            if res is None:  # only after a bug in the batch coroutine
-                out[i] = ChatResult(error=f"internal error: {fut.exception() if not fut.cancelled() else 'cancelled'}")
-                if on_result:
-                    on_result(i, out[i])
-        return out  # type: ignore[return-value]
-
-    async def _run_batch(self, requests: list[ChatRequest], done: queue.SimpleQueue) -> None:
-        async def one(i: int, req: ChatRequest) -> None:
-            try:
-                res = await self._one(req)
-            except Exception as exc:  # a bug must not lose the row
-                log.debug("openai item failed", exc_info=True)
-                res = ChatResult(error=f"{type(exc).__name__}: {self._scrub(str(exc))}")
-            done.put((i, res))
-
-        await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+        with self._setup_lock:
+            if self._client is None:
+                self._bg.run(self._setup())
+        return run_items(self._bg, len(requests), lambda i: self._one(requests[i]), on_result, describe=self._describe)
 
     def close(self) -> None:
-        loop, self._loop = self._loop, None
-        if loop is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._client.close(), loop).result(timeout=5)
-        except Exception:  # pragma: no cover - closing is best effort
-            log.debug("closing the openai client failed", exc_info=True)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        loop.close()
+        client, self._client = self._client, None
+        self._bg.close(client.close if client is not None else None)
 
     # -- one item ------------------------------------------------------------------------------------------
     async def _one(self, req: ChatRequest) -> ChatResult:
@@ -301,7 +225,8 @@ class OpenAIBackend(Backend):
 
     def _params(self, req: ChatRequest, mode: Optional[str] = None) -> dict[str, Any]:
         messages = req.messages
-        p: dict[str, Any] = dict(model=self.config.model, max_tokens=req.max_tokens, temperature=req.temperature, top_p=req.top_p)
+        p: dict[str, Any] = {"model": self.config.model, self.config.max_tokens_param: req.max_tokens,
+                             "temperature": req.temperature, "top_p": req.top_p}
         if req.seed is not None:
             p["seed"] = req.seed
         if req.stop:
@@ -349,7 +274,8 @@ class OpenAIBackend(Backend):
         resp, attempts, exc = await self._request(self._params(one), refusable=False)
         res = self._finish(one, resp, exc, attempts)
         if not res.ok:
-            return res
+            hint = "; set logprobs: false for this model" if "logprob" in (res.error or "").lower() else ""
+            return res.model_copy(update={"error": res.error + hint})
         if not res.top_logprobs:
             return res.model_copy(update={"error": "the server returned no log-probs; set logprobs: false for this model"})
         top = list(res.top_logprobs[0].items())
@@ -432,6 +358,9 @@ class OpenAIBackend(Backend):
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key and self._key != "not-needed" else text
 
+    def _describe(self, exc: Exception) -> str:
+        return self._scrub(_short(exc))
+
     @classmethod
     def check(cls, config: OpenAIConfig) -> Optional[str]:
         if importlib.util.find_spec("openai") is None:
@@ -457,4 +386,4 @@ def _estimate_tokens(params: dict[str, Any]) -> int:
             for part in c or []:
                 chars += len(part.get("text", "")) if part.get("type") == "text" else 0
                 images += part.get("type") == "image_url"
-    return chars // 4 + 800 * images + int(params.get("max_tokens") or 0)
+    return chars // 4 + 800 * images + int(params.get("max_tokens") or params.get("max_completion_tokens") or 0)

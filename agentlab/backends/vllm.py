@@ -35,6 +35,9 @@ NOT_INSTALLED = "vllm is not installed: pip install 'agentlab[vllm]' (Linux with
 NO_GPU = ("no CUDA GPU is visible (torch.cuda.is_available() is False); the vllm backend needs an NVIDIA GPU: "
           "use the embedded or openai backend on this machine")
 
+OPTIONS_WITH_IMAGES = ("the vllm backend scores options of text-only requests; for images, ask for the label "
+                       "as text or JSON (json_schema) instead of options")
+
 
 class VLLMConfig(BackendConfig):
     """An in-process vLLM engine. Fields map onto ``vllm.LLM(...)`` arguments."""
@@ -181,6 +184,8 @@ class VLLMBackend(Backend):
         """Token ids of the chat-templated prompt, ending where the assistant's answer starts."""
         tok = self.llm.get_tokenizer()
         text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if not isinstance(text, str):  # some tokenizers (vLLM's Mistral mode) return token ids
+            return list(text)
         return list(tok.encode(text, add_special_tokens=False))
 
     def _score_batch(self, reqs: list[ChatRequest]) -> list[ChatResult]:
@@ -192,6 +197,9 @@ class VLLMBackend(Backend):
         failed: dict[int, ChatResult] = {}
         tok = None
         for j, req in enumerate(reqs):
+            if req.has_images():
+                failed[j] = ChatResult(error=OPTIONS_WITH_IMAGES)
+                continue
             try:
                 prefix = self.prefix_ids(req.messages)
                 tok = tok or self.llm.get_tokenizer()
@@ -231,10 +239,11 @@ def _error(exc: BaseException) -> ChatResult:
 
 
 def _isolate(call: Callable[[list[int]], list[Any]], items: list[int]) -> list[Any]:
-    """Outputs of `call(items)` in order; if the batch raises, each item alone, so one bad item fails alone.
+    """Outputs of `call(items)` in order; if the batch raises, its halves are retried, so bad items fail alone.
 
     vLLM validates a whole batch before it runs any of it (a prompt over max_model_len, an image
-    sent to a text model), so a single bad request would otherwise fail all of its neighbours.
+    sent to a text model), so one bad request would otherwise fail all of its neighbours. Halving
+    finds k bad items among n in about k * log2(n) extra calls.
     """
     if not items:
         return []
@@ -246,8 +255,9 @@ def _isolate(call: Callable[[list[int]], list[Any]], items: list[int]) -> list[A
     except Exception as exc:
         if len(items) == 1:
             return [_error(exc)]
-        log.warning("a vLLM batch of %d failed (%s: %s); running its requests one by one", len(items), type(exc).__name__, exc)
-        return [_isolate(call, [item])[0] for item in items]
+        log.warning("a vLLM batch of %d failed (%s: %s); retrying it in halves", len(items), type(exc).__name__, exc)
+        mid = len(items) // 2
+        return _isolate(call, items[:mid]) + _isolate(call, items[mid:])
 
 
 def parse_chat(out: Any, req: ChatRequest) -> ChatResult:

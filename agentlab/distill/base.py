@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from contextlib import contextmanager
 import resource
 import sys
 from pathlib import Path
@@ -174,6 +175,54 @@ def early_stopping(config: "DistillConfig", has_eval: bool) -> list[Any]:
     from transformers import EarlyStoppingCallback
 
     return [EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]
+
+
+def best_in_memory(model, patience: int, metric: str = "eval_loss", greater_is_better: bool = False):
+    """A TrainerCallback that keeps the best trainable weights in memory, stops after `patience`
+    evaluations without improvement (0 = never), and restores the best weights when training ends.
+
+    For models whose checkpoints transformers cannot reload (a peft-wrapped module inside a
+    sentence-transformers model): no checkpoint files are written at all.
+    """
+    from transformers import TrainerCallback
+
+    class BestInMemory(TrainerCallback):
+        best: Optional[float] = None
+        state_dict: Optional[dict[str, Any]] = None
+        bad = 0
+
+        def on_evaluate(self, args, state, control, metrics=None, **kw):
+            value = (metrics or {}).get(metric)
+            if value is None:
+                return
+            if self.best is None or (value > self.best if greater_is_better else value < self.best):
+                self.best, self.bad = value, 0
+                self.state_dict = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+            else:
+                self.bad += 1
+                if patience and self.bad >= patience:
+                    control.should_training_stop = True
+
+        def on_train_end(self, args, state, control, **kw):
+            if self.state_dict is not None:
+                params = dict(model.named_parameters())
+                for n, value in self.state_dict.items():
+                    params[n].data.copy_(value)
+
+    return BestInMemory()
+
+
+@contextmanager
+def quiet_loading():
+    """Silence transformers' load report while building a model whose new head is expected to be missing."""
+    from transformers.utils import logging as tlog
+
+    old = tlog.get_verbosity()
+    tlog.set_verbosity_error()
+    try:
+        yield
+    finally:
+        tlog.set_verbosity(old)
 
 
 def remove_checkpoints(out_dir: Path) -> None:

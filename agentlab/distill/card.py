@@ -55,7 +55,7 @@ prompt = {prompt!r}.format(text="an example text")
 enc = tok(prompt, return_tensors="pt")
 with torch.no_grad():
     out = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], max_new_tokens=8,
-                         do_sample=False, pad_token_id=tok.pad_token_id or tok.eos_token_id)
+                         do_sample=False, use_cache=False, pad_token_id=tok.pad_token_id or tok.eos_token_id)
 print(tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True))
 '''
 

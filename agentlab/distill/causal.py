@@ -101,7 +101,7 @@ def _trainer_cls():
             labels, weights = inputs.pop("labels"), inputs.pop("weights")
             total, count = completion_nll(model, inputs["input_ids"], inputs["attention_mask"], labels)
             loss = (total / count.clamp_min(1) * weights).mean()
-            return (loss, None) if return_outputs else loss
+            return (loss, {}) if return_outputs else loss
 
     return CompletionTrainer
 
@@ -172,13 +172,14 @@ class CausalLM:
         tok, out = self.tokenizer, []
         tok.padding_side = "left"
         gen_kwargs.setdefault("do_sample", False)
+        if self.meta.get("peft") == "prompt_tuning":  # peft 0.21 + transformers 5: the KV cache corrupts soft-prompt decoding
+            gen_kwargs.setdefault("use_cache", False)
         with torch.inference_mode():
             for i in range(0, len(prompts), batch_size):
                 enc = tok(list(prompts[i : i + batch_size]), return_tensors="pt", padding=True).to(self.device)
                 ids = self.model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                                           max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, **gen_kwargs)
-                new = ids[:, -max_new_tokens:] if ids.shape[1] - enc["input_ids"].shape[1] > max_new_tokens else ids[:, enc["input_ids"].shape[1] :]
-                out += [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
+                out += [t.strip() for t in tok.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)]
         tok.padding_side = "right"
         return out
 

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from agentlab.distill.base import STUDENTS, Student, early_stopping, remove_checkpoints, seed_everything, training_args
+from agentlab.distill.base import (STUDENTS, Student, early_stopping, quiet_loading, remove_checkpoints, seed_everything,
+                                   training_args)
 from agentlab.distill.data import Example, build_examples
 from agentlab.errors import TrainingError
 
@@ -90,10 +91,11 @@ def build_model(base_path: Path, model_type: str, classes: list[str], peft_cfg, 
 
     from agentlab.distill.bases import lora_targets
 
-    model = AutoModelForSequenceClassification.from_pretrained(
-        str(base_path), num_labels=len(classes), id2label=dict(enumerate(classes)),
-        label2id={c: i for i, c in enumerate(classes)}, ignore_mismatched_sizes=True,
-    )
+    with quiet_loading():
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(base_path), num_labels=len(classes), id2label=dict(enumerate(classes)),
+            label2id={c: i for i, c in enumerate(classes)}, ignore_mismatched_sizes=True,
+        )
     model.config.pad_token_id = pad_token_id
     if peft_cfg.method == "none":
         return model
@@ -218,9 +220,10 @@ class ClassifierStudent(Student):
         if meta.get("peft") == "lora":
             from peft import PeftModel
 
-            base = AutoModelForSequenceClassification.from_pretrained(
-                str(base_path_for(meta)), num_labels=len(classes), id2label=dict(enumerate(classes)),
-                label2id={c: i for i, c in enumerate(classes)}, ignore_mismatched_sizes=True)
+            with quiet_loading():
+                base = AutoModelForSequenceClassification.from_pretrained(
+                    str(base_path_for(meta)), num_labels=len(classes), id2label=dict(enumerate(classes)),
+                    label2id={c: i for i, c in enumerate(classes)}, ignore_mismatched_sizes=True)
             base.config.pad_token_id = tok.pad_token_id
             model = PeftModel.from_pretrained(base, str(path))
         else:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
-from agentlab.distill.base import STUDENTS, Student, early_stopping, pick_device, remove_checkpoints, seed_everything, training_args
+from agentlab.distill.base import STUDENTS, Student, best_in_memory, pick_device, seed_everything, training_args
 from agentlab.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -76,6 +76,11 @@ def _dataset(pairs: list[RetrievalPair]):
     if pairs and all(p.negative is not None for p in pairs):
         cols["negative"] = [p.negative for p in pairs]
     return Dataset.from_dict(cols)
+
+
+def _inner_attr(module) -> str:
+    """The attribute holding the HF model inside an ST Transformer module (`model` in ST 6, `auto_model` before)."""
+    return "model" if isinstance(getattr(type(module), "auto_model", None), property) else "auto_model"
 
 
 def _loss(name: str, model, base_path: Path, device: str, batch: int):
@@ -139,21 +144,23 @@ class RetrieverStudent(Student):
         elif peft.method != "none":
             raise TrainingError(f"retriever student supports peft.method lora or none (got {peft.method!r})")
         has_eval = bool(eval_pairs)
-        kw = training_args(config, out_dir, len(pairs), has_eval, quiet, batch_sampler=BatchSamplers.NO_DUPLICATES)
-        if has_eval:
-            kw.update(metric_for_best_model="eval_loss", greater_is_better=False)
+        # the best epoch is kept in memory: transformers cannot reload a checkpoint of a peft-wrapped ST module
+        kw = training_args(config, out_dir, len(pairs), has_eval, quiet, batch_sampler=BatchSamplers.NO_DUPLICATES,
+                           save_strategy="no", load_best_model_at_end=False)
+        kw.pop("metric_for_best_model", None), kw.pop("greater_is_better", None)
         loss = _loss(config.student.loss, self.model, base.path, device, kw["per_device_train_batch_size"])
         trainer = SentenceTransformerTrainer(
             model=self.model, args=SentenceTransformerTrainingArguments(**kw), train_dataset=_dataset(pairs),
-            eval_dataset=_dataset(eval_pairs) if has_eval else None, loss=loss, callbacks=early_stopping(config, has_eval))
+            eval_dataset=_dataset(eval_pairs) if has_eval else None, loss=loss,
+            callbacks=[best_in_memory(self.model, config.early_stopping_patience)] if has_eval else [])
         out = trainer.train()
-        remove_checkpoints(out_dir)
         metrics: dict[str, Any] = {"train_loss": round(float(out.training_loss), 4), "steps": out.global_step,
                                    "epochs": round(float(trainer.state.epoch or 0), 2), "examples": len(pairs)}
         if has_eval:
             metrics["val_loss"] = round(float(trainer.evaluate()["eval_loss"]), 4)
         if peft.method == "lora":
-            self.model[0].auto_model = self.model[0].auto_model.merge_and_unload()
+            inner = _inner_attr(self.model[0])
+            setattr(self.model[0], inner, getattr(self.model[0], inner).merge_and_unload())
         self.model.save(str(out_dir))
         if examples:
             self._save_centroids(examples, out_dir)
@@ -172,7 +179,8 @@ class RetrieverStudent(Student):
 
         cfg = LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=peft.r, lora_alpha=peft.alpha,
                          lora_dropout=peft.dropout, target_modules=lora_targets(base.model_type, peft.target_modules))
-        self.model[0].auto_model = get_peft_model(self.model[0].auto_model, cfg)
+        inner = _inner_attr(self.model[0])
+        setattr(self.model[0], inner, get_peft_model(getattr(self.model[0], inner), cfg))
 
     def _save_centroids(self, examples: list[Any], out_dir: Path) -> None:
         """Per-class mean embedding of the training texts, weighted by their target probabilities."""

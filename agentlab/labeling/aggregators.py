@@ -12,11 +12,13 @@ votes for a single class, a single labeler, or rows where every labeler abstains
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from agentlab.labeling.matrix import (
+    blas_single_thread,
     break_ties,
     check_cardinality,
     check_matrix,
@@ -57,7 +59,7 @@ class LabelModel:
     name = "base"
 
     def __init__(self, cardinality: int, seed: int = 0, max_iter: int = 100, tol: float = 1e-5,
-                 class_prior: Optional[Sequence[float]] = None, tie_break: str = "random", **kw: Any):
+                 class_prior: Sequence[float] | None = None, tie_break: str = "random", **kw: Any):
         if kw:
             raise ValueError(f"{self.name}: unknown option(s) {sorted(kw)}")
         if tie_break not in TIE_BREAKS:
@@ -67,12 +69,12 @@ class LabelModel:
         self.k = check_cardinality(cardinality)
         self.seed, self.max_iter, self.tol, self.tie_break = int(seed), int(max_iter), float(tol), tie_break
         self.class_prior = check_prior(class_prior, self.k)
-        self.m_: Optional[int] = None
-        self.class_balance_: Optional[np.ndarray] = self.class_prior
+        self.m_: int | None = None
+        self.class_balance_: np.ndarray | None = self.class_prior
         self.n_iter_ = 0
 
     # -- protocol -------------------------------------------------------------------------
-    def fit(self, L: Any, W: Any = None) -> "LabelModel":
+    def fit(self, L: Any, W: Any = None) -> LabelModel:
         """Fit on the label matrix L (n, m); W (n, m) in [0, 1] are optional vote confidences."""
         raise NotImplementedError
 
@@ -89,9 +91,13 @@ class LabelModel:
         return break_ties(self.predict_proba(L, W), self.tie_break, self.seed, self._balance())
 
     # -- helpers --------------------------------------------------------------------------
-    def _check(self, L: Any, W: Any = None, fitting: bool = False) -> tuple[np.ndarray, Optional[np.ndarray]]:
-        if not fitting and self.m_ is None:
+    def _require_fitted(self) -> None:
+        if self.m_ is None:
             raise RuntimeError(f"{self.name} label model is not fitted; call fit(L) first")
+
+    def _check(self, L: Any, W: Any = None, fitting: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        if not fitting:
+            self._require_fitted()
         arr = check_matrix(L, self.k, None if fitting else self.m_)
         if fitting:
             self.m_ = arr.shape[1]
@@ -119,7 +125,7 @@ class MajorityVote(LabelModel):
 
     name = "majority"
 
-    def fit(self, L: Any, W: Any = None) -> "MajorityVote":
+    def fit(self, L: Any, W: Any = None) -> MajorityVote:
         L, W = self._check(L, W, fitting=True)
         self._acc = loo_agreement(L, self.k)
         if self.class_prior is None:
@@ -144,12 +150,8 @@ class MajorityVote(LabelModel):
 
     def labeler_accuracy(self) -> np.ndarray:
         """Agreement of each labeler with the majority of the others (smoothed toward 0.5)."""
-        self._check_fitted()
+        self._require_fitted()
         return self._acc.copy()
-
-    def _check_fitted(self) -> None:
-        if self.m_ is None:
-            raise RuntimeError(f"{self.name} label model is not fitted; call fit(L) first")
 
 
 @AGGREGATORS.register("weighted")
@@ -159,7 +161,7 @@ class WeightedVote(MajorityVote):
 
     Accuracies come from agreement with the majority of the other labelers (``accuracy="agreement"``)
     or from a quick Dawid–Skene fit (``accuracy="dawid_skene"``). A vote's confidence in W scales
-    its weight. Labelers estimated at or below chance get weight 0.
+    its weight. Labelers estimated at or below chance get weight 0; unknown ones count as 0.7.
     """
 
     name = "weighted"
@@ -170,7 +172,7 @@ class WeightedVote(MajorityVote):
         self.accuracy = accuracy
         super().__init__(cardinality, **kw)
 
-    def fit(self, L: Any, W: Any = None) -> "WeightedVote":
+    def fit(self, L: Any, W: Any = None) -> WeightedVote:
         L, W = self._check(L, W, fitting=True)
         if self.accuracy == "dawid_skene":
             ds = DawidSkene(self.k, max_iter=min(self.max_iter, 20), tol=self.tol, class_prior=self.class_prior)
@@ -179,7 +181,7 @@ class WeightedVote(MajorityVote):
         else:
             acc = loo_agreement(L, self.k)
         self._acc = acc
-        a = np.clip(np.nan_to_num(acc, nan=1.0 / self.k), 1e-3, 1 - 1e-3)
+        a = np.clip(np.nan_to_num(acc, nan=0.7), 1e-3, 1 - 1e-3)  # unknown: a plausible 0.7
         self.weights_ = np.maximum(np.log(a * (self.k - 1) / (1 - a)), 0.0)
         if self.class_balance_ is None:
             self.class_balance_ = check_prior(self.predict_proba(L, W).sum(0) + 1.0, self.k)
@@ -199,32 +201,43 @@ class DawidSkene(LabelModel):
     """Dawid–Skene EM with one full confusion matrix per labeler, abstain column included.
 
     Initialises posteriors from vote shares; M-step: class priors (kept fixed to `class_prior`
-    when given) and P(vote = l | y = c) for l in {abstain, 0..k-1}, with `smoothing` pseudo-counts;
-    E-step: posterior ∝ prior × ∏ confusion. Stops when no parameter moves more than `tol`.
-    Identical rows are merged first, and both steps are sparse products, so 1M × 32 takes
-    seconds. Vote confidences W are ignored. Set ``abstain_column=False`` to model votes only.
+    when given) and theta[j, vote, y] = P(vote | y) for vote in {abstain, 0..k-1}; E-step:
+    posterior ∝ prior × ∏ theta. Stops when no parameter moves more than `tol`.
+    The M-step is MAP: `smoothing` pseudo-counts everywhere, and `accuracy_prior` pseudo-votes per
+    labeler and class spread as P(vote = y | voted, y) = `prec_init` (the rest evenly). The prior
+    is negligible for labelers with many votes and keeps rare ones from flipping classes (set it
+    to 0 for plain maximum-likelihood DS). Identical rows are merged first and both steps are
+    sparse products over the votes only, so 1M × 32 fits in seconds. Vote confidences W are
+    ignored. ``abstain_column=False`` models the votes only (then a labeler that votes a single
+    class carries no information). ``abstain_weight`` < 1 tempers the abstain factors in the
+    E-step (0 = abstains are no evidence, only votes are): abstain evidence assumes labelers
+    abstain independently, which overlapping keyword rules break, and it is the first thing to go
+    wrong when coverage shifts between the rows fitted and the rows predicted.
     """
 
     name = "dawid_skene"
 
-    def __init__(self, cardinality: int, smoothing: float = 0.01, abstain_column: bool = True, **kw: Any):
-        if not smoothing >= 0:
-            raise ValueError(f"dawid_skene: smoothing must be >= 0 (got {smoothing})")
-        self.smoothing, self.abstain_column = float(smoothing), bool(abstain_column)
+    def __init__(self, cardinality: int, smoothing: float = 0.01, accuracy_prior: float = 10.0,
+                 prec_init: float = 0.9, abstain_column: bool = True, abstain_weight: float = 1.0, **kw: Any):
+        if not (smoothing >= 0 and accuracy_prior >= 0 and 0 < prec_init < 1 and 0 <= abstain_weight <= 1):
+            raise ValueError("dawid_skene: need smoothing >= 0, accuracy_prior >= 0, 0 < prec_init < 1 and "
+                             f"0 <= abstain_weight <= 1 (got {smoothing}, {accuracy_prior}, {prec_init}, {abstain_weight})")
+        self.smoothing, self.accuracy_prior, self.prec_init = float(smoothing), float(accuracy_prior), float(prec_init)
+        self.abstain_column, self.abstain_weight = bool(abstain_column), float(abstain_weight)
         super().__init__(cardinality, **kw)
 
-    def fit(self, L: Any, W: Any = None) -> "DawidSkene":
+    def fit(self, L: Any, W: Any = None) -> DawidSkene:
         L, _ = self._check(L, W, fitting=True)
         U, _, cnt = dedupe_rows(L)
-        X = indicator(U, self.k, abstain_column=self.abstain_column)
+        X = indicator(U, self.k)
         counts = vote_counts(U, self.k)
         total = counts.sum(axis=1, keepdims=True)
         start = self.class_prior if self.class_prior is not None else np.full(self.k, 1.0 / self.k)
         T = np.where(total > 0, counts / np.where(total > 0, total, 1.0), start)
-        self._coverage = (L >= 0).mean(axis=0)
+        self._coverage = np.count_nonzero(L >= 0, axis=0) / len(L)
         prev = None
         for it in range(1, self.max_iter + 1):
-            pi, theta = self._m_step(X, T, cnt, U.shape[1])
+            pi, theta = self._m_step(X, T, cnt.astype(float))
             flat = np.concatenate([pi, theta.ravel()])
             if prev is not None and np.abs(flat - prev).max() < self.tol:
                 break
@@ -234,30 +247,44 @@ class DawidSkene(LabelModel):
         self.class_balance_, self.theta_ = pi, theta
         return self
 
-    def _m_step(self, X, T: np.ndarray, cnt: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    def _m_step(self, X, T: np.ndarray, cnt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class priors and theta[j, vote, class] (vote 0 = abstain when modelled, then classes)."""
+        k, m = self.k, self.m_
         weighted = T * cnt[:, None]
+        mass = weighted.sum(axis=0)
         if self.class_prior is not None:
             pi = self.class_prior
         else:
-            pi = np.maximum(weighted.sum(0) / cnt.sum(), 1e-12)
+            pi = np.maximum(mass / mass.sum(), 1e-12)
             pi = pi / pi.sum()
-        N = np.asarray(X.T @ weighted).reshape(m, -1, self.k) + self.smoothing  # [j, vote, class]
-        return pi, N / np.maximum(N.sum(axis=1, keepdims=True), 1e-300)
+        N = np.asarray(X.T @ weighted).reshape(m, k, k)  # [j, vote, class], votes only
+        s, beta = self.smoothing, self.accuracy_prior
+        prior = np.full((k, k), (1.0 - self.prec_init) / (k - 1))
+        np.fill_diagonal(prior, self.prec_init)
+        voted = N.sum(axis=1)  # (m, k)
+        q = (N + s + beta * prior) / (voted[:, None, :] + k * s + beta)  # P(vote = l | voted, y)
+        if not self.abstain_column:
+            return pi, q
+        p_vote = (voted + s) / (np.maximum(mass[None, :], voted) + 2 * s)
+        return pi, np.concatenate([(1.0 - p_vote)[:, None, :], p_vote[:, None, :] * q], axis=1)
 
     def _posterior(self, X, pi: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        logt = np.log(np.maximum(theta, 1e-300)).reshape(-1, self.k)
-        return _softmax(np.asarray(X @ logt) + np.log(np.maximum(pi, 1e-300)))
+        logt = np.log(np.maximum(theta, 1e-300))
+        base = np.log(np.maximum(pi, 1e-300))
+        if self.abstain_column:  # sparse X holds votes only: start from "all abstain", swap in votes
+            g = self.abstain_weight
+            base = base + g * logt[:, 0, :].sum(axis=0)
+            logt = logt[:, 1:, :] - g * logt[:, :1, :]
+        return _softmax(np.asarray(X @ logt.reshape(-1, self.k)) + base)
 
     def predict_proba(self, L: Any, W: Any = None) -> np.ndarray:
         L, _ = self._check(L, W)
         U, inv, _ = dedupe_rows(L)
-        X = indicator(U, self.k, abstain_column=self.abstain_column)
-        return self._fill_empty(self._posterior(X, self.class_balance_, self.theta_)[inv], L)
+        return self._fill_empty(self._posterior(indicator(U, self.k), self.class_balance_, self.theta_)[inv], L)
 
     def labeler_accuracy(self) -> np.ndarray:
         """P(vote = y | voted), averaged over the estimated class balance."""
-        if self.m_ is None:
-            raise RuntimeError("dawid_skene label model is not fitted; call fit(L) first")
+        self._require_fitted()
         votes = self.theta_[:, 1:, :] if self.abstain_column else self.theta_
         return _accuracy_from_mu(votes, self.class_balance_, self._coverage)
 
@@ -276,15 +303,19 @@ class MeTaL(LabelModel):
 
     From O = L_indᵀ L_ind / n over one-hot votes, learn mu[j·k + l, y] = P(λ_j = l | Y = y) by
     minimising ‖(O − mu P muᵀ)[off-labeler blocks]‖² + ‖mu p − diag(O)‖² + prior·‖mu − mu₀‖²
-    with L-BFGS-B in [0, 1]; P = diag(p), mu₀ assumes accuracy `prec_init`. The class balance p is
-    `class_prior` when given, else estimated by a quick Dawid–Skene fit (``class_balance="estimate"``)
-    or uniform as in Snorkel (``"uniform"``). Predicts P(y | λ) ∝ exp(Σ log mu + log p).
+    (both parts normalised) with L-BFGS-B in [0, 1]; P = diag(p), mu₀ assumes accuracy
+    `prec_init`. The prior pins what sparse overlaps leave undetermined (labelers that vote one
+    class and rarely co-fire) but pulls estimated accuracies toward `prec_init`; use a small
+    `prior_strength` (0.01) where overlaps are dense and accuracy estimates matter. The class
+    balance p is `class_prior` when given, else uniform as in Snorkel (``class_balance="uniform"``)
+    or a quick Dawid–Skene estimate (``"estimate"``). Predicts P(y | λ) ∝ exp(Σ log mu + log p).
+    Vote confidences W are ignored.
     """
 
     name = "metal"
 
-    def __init__(self, cardinality: int, prec_init: float = 0.7, prior_strength: float = 0.0,
-                 class_balance: str = "estimate", **kw: Any):
+    def __init__(self, cardinality: int, prec_init: float = 0.7, prior_strength: float = 0.3,
+                 class_balance: str = "uniform", **kw: Any):
         if not 0 < prec_init < 1 or prior_strength < 0:
             raise ValueError(f"metal: need 0 < prec_init < 1 and prior_strength >= 0 (got {prec_init}, {prior_strength})")
         if class_balance not in ("estimate", "uniform"):
@@ -292,7 +323,7 @@ class MeTaL(LabelModel):
         self.prec_init, self.prior_strength, self.balance_mode = float(prec_init), float(prior_strength), class_balance
         super().__init__(cardinality, **kw)
 
-    def fit(self, L: Any, W: Any = None) -> "MeTaL":
+    def fit(self, L: Any, W: Any = None) -> MeTaL:
         L, _ = self._check(L, W, fitting=True)
         n, m = L.shape
         k = self.k
@@ -305,9 +336,10 @@ class MeTaL(LabelModel):
         mu0 = np.zeros((m * k, k))
         rows = np.arange(m * k)
         mu0[rows, rows % k] = np.clip(d * self.prec_init / p[rows % k], 0, 1)
-        mu = self._solve(O, d, p, mask, mu0)
+        with blas_single_thread():
+            mu = self._solve(O, d, p, mask, mu0)
         self.class_balance_, self.mu_ = p, mu
-        self._coverage = (L >= 0).mean(axis=0)
+        self._coverage = np.count_nonzero(L >= 0, axis=0) / len(L)
         return self
 
     def _class_balance(self, L: np.ndarray) -> np.ndarray:
@@ -347,8 +379,7 @@ class MeTaL(LabelModel):
 
     def labeler_accuracy(self) -> np.ndarray:
         """P(vote = y | voted) from mu, averaged over the class balance."""
-        if self.m_ is None:
-            raise RuntimeError("metal label model is not fitted; call fit(L) first")
+        self._require_fitted()
         mu = self.mu_.reshape(self.m_, self.k, self.k)
         return _accuracy_from_mu(mu, self.class_balance_, self._coverage)
 
@@ -358,8 +389,8 @@ def make_aggregator(name: str, cardinality: int, **options: Any) -> LabelModel:
     return AGGREGATORS.get(name)(cardinality, **options)
 
 
-def fit_all(L: Any, k: int, W: Any = None, names: Optional[Sequence[str]] = None,
-            options: Optional[dict[str, dict[str, Any]]] = None, **common: Any) -> dict[str, LabelModel]:
+def fit_all(L: Any, k: int, W: Any = None, names: Sequence[str] | None = None,
+            options: dict[str, dict[str, Any]] | None = None, **common: Any) -> dict[str, LabelModel]:
     """Fit every registered label model (or those in `names`) on L, for ``method: all``.
 
     Args:
@@ -378,7 +409,7 @@ def fit_all(L: Any, k: int, W: Any = None, names: Optional[Sequence[str]] = None
     return out
 
 
-def options_from_config(cfg: Any, class_names: Optional[Sequence[str]] = None) -> dict[str, Any]:
+def options_from_config(cfg: Any, class_names: Sequence[str] | None = None) -> dict[str, Any]:
     """Turn an `AggregateConfig` into the common constructor options, mapping a class-prior dict
     keyed by class name onto class indices (`class_names` order)."""
     prior = cfg.class_prior

@@ -7,7 +7,8 @@ same shape, with values in [0, 1].
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import contextlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,13 +18,13 @@ ABSTAIN = -1
 def check_cardinality(k: object) -> int:
     """Return `k` as an int, or raise ValueError when it is not an integer >= 2."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ValueError(f"cardinality must be an integer >= 2 (got {k!r})")
+        raise ValueError(f"cardinality must be an integer >= 2 (got {k!r})")  # noqa: TRY004 - one error type for bad input
     if k < 2:
         raise ValueError(f"cardinality must be >= 2: a label model needs at least two classes (got {k})")
     return int(k)
 
 
-def check_matrix(L: object, k: int, m: Optional[int] = None) -> np.ndarray:
+def check_matrix(L: object, k: int, m: int | None = None) -> np.ndarray:
     """Validate a label matrix and return it as a C-contiguous int array.
 
     Args:
@@ -59,7 +60,7 @@ def check_matrix(L: object, k: int, m: Optional[int] = None) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=small)
 
 
-def check_weights(W: object, shape: tuple[int, int]) -> Optional[np.ndarray]:
+def check_weights(W: object, shape: tuple[int, int]) -> np.ndarray | None:
     """Validate per-vote confidences (same shape as L, values in [0, 1]); None passes through."""
     if W is None:
         return None
@@ -71,7 +72,7 @@ def check_weights(W: object, shape: tuple[int, int]) -> Optional[np.ndarray]:
     return arr
 
 
-def check_prior(prior: Optional[Sequence[float]], k: int) -> Optional[np.ndarray]:
+def check_prior(prior: Sequence[float] | None, k: int) -> np.ndarray | None:
     """Validate a class-balance prior (k non-negative numbers) and normalise it to sum to 1.
 
     A dict keyed by class index (0..k-1) is accepted too; map class *names* before calling.
@@ -90,9 +91,15 @@ def check_prior(prior: Optional[Sequence[float]], k: int) -> Optional[np.ndarray
     return arr / arr.sum()
 
 
-def vote_counts(L: np.ndarray, k: int, W: Optional[np.ndarray] = None) -> np.ndarray:
+def vote_counts(L: np.ndarray, k: int, W: np.ndarray | None = None) -> np.ndarray:
     """(n, k) number of votes per class (or the sum of their weights when `W` is given)."""
-    n, m = L.shape
+    n = L.shape[0]
+    if k <= 32:  # a pass per class beats building (n, m) int64 indices
+        out = np.empty((n, k))
+        for c in range(k):
+            hit = L == c
+            out[:, c] = np.count_nonzero(hit, axis=1) if W is None else np.where(hit, W, 0.0).sum(axis=1)
+        return out
     voted = L >= 0
     idx = (np.arange(n, dtype=np.int64)[:, None] * k + L)[voted]
     weights = None if W is None else W[voted]
@@ -103,44 +110,42 @@ def dedupe_rows(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unique rows of L: returns (U, inverse, counts) with ``U[inverse] == L``.
 
     Rows are hashed to 64-bit keys (random odd multipliers) and the result is checked exactly;
-    on a collision the identity mapping is returned instead, which is always correct.
+    on a collision, or when fewer than a third of the rows repeat (merging would not pay), the
+    identity mapping is returned instead, which is always correct.
     """
     n, m = L.shape
+    identity = (L, np.arange(n), np.ones(n, dtype=np.int64))
     mult = np.random.default_rng(12345).integers(1, 2**62, size=m, dtype=np.int64) | 1
     with np.errstate(over="ignore"):
         keys = (L.astype(np.int64) + 2) @ mult
     _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    if len(first) > 0.67 * n:
+        return identity
     U = L[first]
     if not np.array_equal(U[inverse], L):
-        return L, np.arange(n), np.ones(n, dtype=np.int64)
+        return identity
     return U, inverse.ravel(), counts
 
 
-def indicator(L: np.ndarray, k: int, abstain_column: bool = False, dtype=np.float64):
-    """Sparse one-hot matrix of the votes, shape (n, m*k) or (n, m*(k+1)) with an abstain column.
-
-    Column ``j*k + l`` (or ``j*(k+1) + l + 1``, abstain at ``j*(k+1)``) is 1 where labeler j voted l.
-    """
+def indicator(L: np.ndarray, k: int, dtype=np.float64):
+    """Sparse one-hot matrix of the votes, shape (n, m*k): column ``j*k + l`` is 1 where labeler j
+    voted l. Abstains are empty, so the matrix is as sparse as the votes."""
     import scipy.sparse as sp  # lazy: only label models need it
 
     n, m = L.shape
-    width = k + 1 if abstain_column else k
-    cols = np.arange(m, dtype=np.int64)[None, :] * width + L + (1 if abstain_column else 0)
-    if abstain_column:
-        indptr = np.arange(0, n * m + 1, m, dtype=np.int64)
-        return sp.csr_matrix((np.ones(n * m, dtype), cols.ravel(), indptr), shape=(n, m * width))
     voted = L >= 0
-    indptr = np.concatenate([[0], np.cumsum(voted.sum(1), dtype=np.int64)])
-    return sp.csr_matrix((np.ones(int(indptr[-1]), dtype), cols[voted], indptr), shape=(n, m * width))
+    cols = (np.arange(m, dtype=np.int32)[None, :] * k + L)[voted]
+    indptr = np.concatenate([[0], np.cumsum(np.count_nonzero(voted, axis=1), dtype=np.int64)])
+    return sp.csr_matrix((np.ones(len(cols), dtype), cols, indptr), shape=(n, m * k))
 
 
-def break_ties(P: np.ndarray, rule: str = "random", seed: int = 0, prior: Optional[np.ndarray] = None) -> np.ndarray:
+def break_ties(P: np.ndarray, rule: str = "random", seed: int = 0, prior: np.ndarray | None = None) -> np.ndarray:
     """Argmax of each row of P; rows whose maximum is shared are settled by `rule`.
 
     Rules: ``random`` (seeded, so the same input gives the same output), ``prior`` (the tied class
     with the highest prior, then random), ``abstain`` (-1 for tied rows).
     """
-    n, k = P.shape
+    k = P.shape[1]
     top = P.max(axis=1, keepdims=True)
     is_max = P >= top - 1e-10 * np.maximum(1.0, np.abs(top))
     pred = P.argmax(axis=1)
@@ -178,3 +183,13 @@ def loo_agreement(L: np.ndarray, k: int, smoothing: float = 1.0) -> np.ndarray:
     total = agree + disagree
     acc = (agree + smoothing) / np.maximum(total + 2 * smoothing, 1e-12)
     return np.where(total > 0, acc, np.nan)
+
+
+def blas_single_thread():
+    """Context limiting BLAS to one thread: the label models' dense products are small, and
+    threaded BLAS makes them 10-30x slower on a busy machine. No-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")

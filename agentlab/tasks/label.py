@@ -156,9 +156,9 @@ class LabelTask(Task):
 
         gold = self._gold(ctx)
         est = self.models[self.used].labeler_accuracy()
-        table = lf_summary(L, len(self.space.names), names, gold=gold, est_accuracy=est)
+        table = lf_summary(L, len(self.space.names), names, gold=gold, est_accuracy=est, class_names=self.space.names)
         for row in table:
-            row["faults"] = faults.get(row.get("name"), 0)
+            row["faults"] = faults.get(row["name"], 0)
         ctx.metrics["labelers"] = table
         ctx.report += ["## Labelers", summary_table_md(table), ""]
         if any("@" in n for n in names):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from typing import Literal
@@ -53,6 +55,51 @@ def test_faulty_run_completes_every_row_once(fault_server, run_context):
     assert [a.text for a in again] == [r.text for r in results]
     assert all(a.cached for a, r in zip(again, results) if r.ok)
     assert fault_server.count() - before == 3 * 4 + 3 * 1  # three always-500 rows, three 400 rows
+
+
+KILLED_RUN = """
+import sys
+from agentlab.backends.base import ChatRequest
+from agentlab.backends.openai import OpenAIConfig
+from agentlab.engine import RunContext
+from agentlab.store import CallCache
+from pathlib import Path
+url, cache, rows = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+ctx = RunContext(model_configs={"m": OpenAIConfig(model="m", base_url=url, timeout=60)}, cache=CallCache(cache))
+ctx.call("m", [ChatRequest(messages=[{"role": "user", "content": r}]) for r in rows])
+"""
+
+
+def committed(cache) -> int:
+    """Rows in the call cache right now (0 while the database is being created)."""
+    try:
+        db = sqlite3.connect(f"file:{cache}?mode=ro", uri=True)  # read-only: never create the file ourselves
+        try:
+            return db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_kill_9_resume_repeats_no_finished_call(fault_server, run_context, tmp_path):
+    fault_server.slow_s = 30.0
+    rows = [f"fast {i}" for i in range(10)] + ["stuck [[faults:slow,ok]]"]
+    cache = tmp_path / "cache.sqlite"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, fault_server.url, str(cache), *rows])
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and committed(cache) < 10:  # the fast rows done, the stuck one in flight
+            time.sleep(0.05)
+    finally:
+        proc.kill()  # SIGKILL: no cleanup, no flush
+        proc.wait()
+    assert fault_server.count("fast") == 10 and fault_server.count("stuck") == 1
+    ctx = run_context({"m": cfg(fault_server.url)})  # the same cache file (tmp_path / cache.sqlite)
+    out = ctx.call("m", [req(r) for r in rows])
+    assert [r.text for r in out] == [f"echo: {r}" for r in rows]
+    assert fault_server.count("fast") == 10  # nothing finished was asked again
+    assert fault_server.count("stuck") == 2
 
 
 def test_retry_after_is_honoured(fault_server):
@@ -235,16 +282,7 @@ def test_is_local(url, local):
     assert oa.is_local(url) is local
 
 
-def test_token_bucket_paces_and_retry_after_parsing():
-    async def run() -> float:
-        bucket = oa.TokenBucket(600)  # 10/s, burst 10
-        t0 = time.monotonic()
-        for _ in range(15):
-            await bucket.take()
-        return time.monotonic() - t0
-
-    assert 0.4 <= asyncio.run(run()) < 1.5
-
+def test_retry_after_parsing():
     class Resp:
         def __init__(self, headers):
             self.headers = headers
@@ -269,17 +307,18 @@ def test_schema_prompt_appends_to_the_last_user_message():
 
 # -- a real OpenAI-compatible server: llama.cpp's --------------------------------------------------------------------
 def test_llama_server_structured_output_with_detected_fallback(llama_server, run_context):
-    ctx = run_context({"smol": cfg(llama_server.url, model=llama_server.model, max_in_flight=4)})
+    ctx = run_context({"smol": cfg(llama_server.url, model=llama_server.model, timeout=120.0, max_in_flight=4)})
     rows = ["I loved this film, wonderful!", "Terrible, boring, awful.", "Great acting."]
     msgs = [req(f"Sentiment of: {r}", max_tokens=16) for r in rows]
     answers = ctx.complete("smol", msgs, schema=Sentiment)
     assert all(isinstance(a.value, Sentiment) for a in answers), [a.error for a in answers]
-    assert {a.result.structured for a in answers} == {"json_object"}  # json_schema was refused (HTTP 500), once
+    assert {a.result.structured for a in answers} == {"json_object"}  # json_schema was refused (HTTP 500)...
+    assert sum(a.result.attempts for a in answers) == len(rows) + 1  # ...once
     assert oa._SERVER_MODES[llama_server.url] == "json_object"
 
 
 def test_llama_server_concurrent_plain_calls(llama_server):
-    b = oa.OpenAIBackend(cfg(llama_server.url, model=llama_server.model, max_in_flight=4))
+    b = oa.OpenAIBackend(cfg(llama_server.url, model=llama_server.model, timeout=120.0, max_in_flight=4))
     try:
         out = b.generate([req(f"Say {i}.", max_tokens=3, logprobs=3) for i in range(4)])
     finally:
@@ -289,7 +328,7 @@ def test_llama_server_concurrent_plain_calls(llama_server):
 
 
 def test_llama_server_scores_options(llama_server):
-    b = oa.OpenAIBackend(cfg(llama_server.url, model=llama_server.model))
+    b = oa.OpenAIBackend(cfg(llama_server.url, model=llama_server.model, timeout=120.0))
     question = "Review: 'An absolute delight, I loved every minute!'\nIs this review positive or negative? Answer with one word."
     try:
         [res] = b.generate([req(question, options=["positive", "negative"])])

@@ -258,7 +258,21 @@ def test_a_bad_chat_request_fails_alone(fake_vllm):
     assert [r.text for r in res] == ["echo:ok 1", None, None, "echo:ok 3"]
     assert res[1].error == "ValueError: The decoder prompt is longer than the maximum model length"
     assert res[2].error == "ValueError: temperature must be in [0, 2], got 3.0."
-    assert len(FakeLLM.instances[0].chats) == 1 + 3  # the batch of 3 valid ones, then one by one
+    # the 3 valid ones, then halves: [ok 1] and [TOO LONG, ok 3], then [TOO LONG] and [ok 3]
+    assert [len(convs) for convs, _ in FakeLLM.instances[0].chats] == [3, 1, 2, 1, 1]
+
+
+def test_options_with_images_fail_clearly(fake_vllm):
+    parts = [{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]
+    res = make().generate([ChatRequest(messages=[{"role": "user", "content": parts}], options=["cat", "dog"])])
+    assert res[0].error == vb.OPTIONS_WITH_IMAGES
+
+
+def test_tokenizer_returning_ids_from_the_chat_template(fake_vllm, monkeypatch):
+    monkeypatch.setattr(FakeTokenizer, "apply_chat_template", lambda self, m, **kw: [1, 2, 3])
+    make().generate([ChatRequest(messages=user("a"), options=["b"])])
+    (prompts, _), = FakeLLM.instances[0].generates
+    assert prompts == [{"prompt_token_ids": [1, 2, 3, ord("b")]}]
 
 
 def test_a_bad_option_fails_its_request_only(fake_vllm):

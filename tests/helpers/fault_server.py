@@ -148,6 +148,7 @@ def answer_body(body: dict[str, Any]) -> dict[str, Any]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # do not wait for handlers still sleeping for a client that is gone
     request_queue_size = 512  # the default backlog (5) drops bursts of concurrent connections
 
 

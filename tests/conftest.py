@@ -1,0 +1,40 @@
+"""Shared fixtures: offline, a temp working dir, recipe writing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """Run in a temp dir holding a small JSONL source and a prompt template."""
+    monkeypatch.chdir(tmp_path)
+    rows = [{"id": f"r{i}", "text": t, "label": l} for i, (t, l) in enumerate([
+        ("I loved this movie, wonderful", "positive"), ("Terrible acting, boring", "negative"),
+        ("Great fun and a great cast", "positive"), ("Awful, a waste of time", "negative"),
+        ("Delightful and clever", "positive"), ("Dull and far too long", "negative")])]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "p.jinja").write_text("Review: {{ text }}\nIs it positive or negative?")
+    return tmp_path
+
+
+def write_recipe(path: Path, data: dict) -> Path:
+    """Dump a recipe dict as YAML."""
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def recipe_file(workdir):
+    """A factory writing recipe.yaml in the workdir."""
+    return lambda data, name="recipe.yaml": write_recipe(workdir / name, data)
