@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -89,7 +90,8 @@ class RunContext:
         """The backend for a model name, created once per process and reused."""
         name = self.resolve_model(name)
         cfg = self.model_configs[name]
-        key = cfg.model_dump_json()
+        # in-process lookup key: includes secrets (so two keys never share a client); never written anywhere
+        key = json.dumps(cfg.model_dump(), sort_keys=True, default=lambda o: getattr(o, "get_secret_value", lambda: str(o))())
         with _BLOCK:
             if key not in _BACKENDS:
                 _BACKENDS[key] = BACKENDS.get(cfg.backend)(cfg)

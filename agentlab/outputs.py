@@ -44,7 +44,7 @@ def build_manifest(ctx, recipe, task, rows: list[dict[str, Any]], timings: dict[
         "agentlab_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(_redact(sys.argv)),
-        "recipe": recipe.raw,
+        "recipe": redact_secrets(recipe.raw),
         "recipe_hash": recipe.hash(),
         "task": recipe.task_config.type,
         "seed": recipe.seed,
@@ -65,6 +65,19 @@ def build_manifest(ctx, recipe, task, rows: list[dict[str, Any]], timings: dict[
         "artifacts": ctx.artifacts,
         "caveats": ctx.caveats,
     }
+
+
+_SECRET_KEYS = ("api_key", "apikey", "token", "password", "secret")
+
+
+def redact_secrets(obj: Any) -> Any:
+    """The recipe with literal secrets replaced (`${VAR}` references are kept: they are not secrets)."""
+    if isinstance(obj, dict):
+        return {k: ("***" if isinstance(v, str) and any(s in k.lower() for s in _SECRET_KEYS) and not v.startswith("${") and k != "max_tokens"
+                    else redact_secrets(v)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact_secrets(v) for v in obj]
+    return obj
 
 
 def _redact(argv: list[str]) -> list[str]:

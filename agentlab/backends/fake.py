@@ -16,7 +16,7 @@ class FakeConfig(BackendConfig):
     """Scripted answers: the first rule whose substring occurs in the last user message wins."""
 
     backend: str = "fake"
-    rules: dict[str, str] = Field(default_factory=dict, description="substring -> answer text")
+    rules: dict[str, str] = Field(default_factory=dict, description="substring (case-insensitive) -> answer text")
     default: str = Field("ok", description="Answer when no rule matches.")
     fail_on: Optional[str] = Field(None, description="Requests containing this substring fail with an error.")
     model: str = Field("fake", description="A model name, part of the cache identity.")
@@ -38,7 +38,7 @@ class FakeBackend(Backend):
         last = next((m for m in reversed(req.messages) if m.get("role") == "user"), {"content": ""})
         content = last["content"] if isinstance(last["content"], str) else json.dumps(last["content"])
         for needle, answer in self.config.rules.items():
-            if needle in content:
+            if needle.lower() in content.lower():
                 return answer
         return self.config.default
 

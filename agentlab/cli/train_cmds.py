@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import click
 
@@ -27,7 +28,13 @@ from agentlab.errors import ConfigError
 def train(run_dir, student_type, base, epochs, max_steps, peft, hard_labels, out, quiet):
     """Re-distill the finished run RUN_DIR (its data.jsonl + manifest.json) into a student."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from agentlab.distill.stage import check_labeled, distill, gold_from_rows, label_source, recipe_classes
+    from agentlab.distill.stage import (
+        check_labeled,
+        distill,
+        gold_from_rows,
+        label_source,
+        recipe_classes,
+    )
 
     rows, manifest = read_run(Path(run_dir))
     check_labeled(rows, where=f"run {run_dir}")
@@ -53,8 +60,8 @@ def read_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return rows, manifest
 
 
-def distill_config(section: Optional[dict[str, Any]], student_type: Optional[str], base: Optional[str],
-                   epochs: Optional[float], max_steps: Optional[int], peft: Optional[str], hard_labels: bool):
+def distill_config(section: dict[str, Any] | None, student_type: str | None, base: str | None,
+                   epochs: float | None, max_steps: int | None, peft: str | None, hard_labels: bool):
     """The run's `distill:` section (or defaults) with the command-line overrides applied."""
     from agentlab.config import validate_model
     from agentlab.config.sections import DistillConfig
@@ -78,8 +85,8 @@ def distill_config(section: Optional[dict[str, Any]], student_type: Optional[str
 def summary(metrics: dict[str, Any], out_dir: Path) -> str:
     """A few lines for the terminal: where the student is and how it scores."""
     tr = metrics["train"]
-    lines = [f"Wrote {out_dir}/ ({metrics['student_type']} on {metrics['base']}; trained on {tr['rows']} rows, "
-             f"{tr['skipped']} unlabeled skipped, {tr['seconds']:.1f}s)"]
+    lines = [(f"Wrote {out_dir}/ ({metrics['student_type']} on {metrics['base']}; trained on {tr['rows']} rows, "
+              f"{tr['skipped']} unlabeled skipped, {tr['seconds']:.1f}s)")]
     for name, m in [("student", metrics["student"]), ("label model", metrics["label_model"])]:
         if m.get("accuracy") is not None:
             lines.append(f"  {name:<12} accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}  "
@@ -108,8 +115,7 @@ def predict(student_dir, input_path, out, text_field, batch_size):
         with open(tmp, "w", encoding="utf-8") as f:
             for batch in _batches(read_jsonl(Path(input_path)), batch_size):
                 texts = [_text(r, field, n + i + 1) for i, r in enumerate(batch)]
-                for row, p in zip(batch, student.predict(texts)):
-                    f.write(json.dumps({**row, **prediction(student.classes, p)}, ensure_ascii=False) + "\n")
+                f.writelines(json.dumps({**row, **prediction(student.classes, p)}, ensure_ascii=False) + "\n" for row, p in zip(batch, student.predict(texts)))
                 n += len(batch)
         os.replace(tmp, out)
     finally:

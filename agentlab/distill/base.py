@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import random
-from contextlib import contextmanager
 import resource
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from agentlab.errors import TrainingError
 from agentlab.registry import Registry
@@ -40,21 +40,21 @@ class Student:
 
     name: ClassVar[str] = "base"
 
-    def __init__(self, classes: Optional[list[str]] = None, meta: Optional[dict[str, Any]] = None):
+    def __init__(self, classes: list[str] | None = None, meta: dict[str, Any] | None = None):
         self.classes = list(classes or [])
         self.meta: dict[str, Any] = meta or {}
 
-    def train(self, data: list[Any], config: "DistillConfig", out_dir: Path,
-              eval_data: Optional[list[Any]] = None) -> dict[str, Any]:
+    def train(self, data: list[Any], config: DistillConfig, out_dir: Path,
+              eval_data: list[Any] | None = None) -> dict[str, Any]:
         """Train on `data` (rows or pairs), validate on `eval_data`, save into `out_dir`; return metrics."""
         raise NotImplementedError
 
-    def predict(self, texts: list[str]) -> "np.ndarray":
+    def predict(self, texts: list[str]) -> np.ndarray:
         """(n, k) class probabilities, columns in `self.classes` order."""
         raise NotImplementedError
 
     @classmethod
-    def load(cls, path: Path, meta: dict[str, Any]) -> "Student":
+    def load(cls, path: Path, meta: dict[str, Any]) -> Student:
         """Rebuild a trained student from its folder."""
         raise NotImplementedError
 
@@ -66,7 +66,7 @@ def _load_builtins() -> None:
 STUDENTS: Registry[type[Student]] = Registry("student", _load_builtins)
 
 
-def make_student(kind: str, classes: Optional[list[str]] = None) -> Student:
+def make_student(kind: str, classes: list[str] | None = None) -> Student:
     """A fresh, untrained student of the registered `kind`."""
     from agentlab.registry import UnknownKey
 
@@ -111,7 +111,7 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
-def pick_device(config: "DistillConfig") -> tuple[str, bool]:
+def pick_device(config: DistillConfig) -> tuple[str, bool]:
     """("cuda" | "cpu", use_bf16) for the config's `device` setting."""
     import torch
 
@@ -122,7 +122,7 @@ def pick_device(config: "DistillConfig") -> tuple[str, bool]:
     return ("cuda", bool(torch.cuda.is_bf16_supported())) if use_cuda else ("cpu", False)
 
 
-def learning_rate(config: "DistillConfig") -> float:
+def learning_rate(config: DistillConfig) -> float:
     """The configured learning rate, or the default for the peft method."""
     return config.learning_rate or DEFAULT_LR[config.student.peft.method]
 
@@ -133,7 +133,7 @@ def peak_memory_mb() -> float:
     return round(rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024, 1)
 
 
-def gpu_peak_memory_mb() -> Optional[float]:
+def gpu_peak_memory_mb() -> float | None:
     """Peak CUDA memory allocated (MB), or None on CPU."""
     import torch
 
@@ -142,7 +142,7 @@ def gpu_peak_memory_mb() -> Optional[float]:
     return round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
 
-def training_args(config: "DistillConfig", out_dir: Path, n_train: int, has_eval: bool, quiet: bool = False,
+def training_args(config: DistillConfig, out_dir: Path, n_train: int, has_eval: bool, quiet: bool = False,
                   **extra: Any) -> dict[str, Any]:
     """Keyword arguments for `TrainingArguments` shared by the students.
 
@@ -153,14 +153,15 @@ def training_args(config: "DistillConfig", out_dir: Path, n_train: int, has_eval
     batch = config.batch_size * (2 if device == "cuda" else 1)
     steps_per_epoch = max(1, -(-n_train // batch))
     every = max(1, config.max_steps // 2) if config.max_steps else steps_per_epoch
-    kw: dict[str, Any] = dict(
-        output_dir=str(out_dir / "_checkpoints"), per_device_train_batch_size=batch, per_device_eval_batch_size=batch * 2,
-        num_train_epochs=config.epochs, max_steps=config.max_steps or -1, learning_rate=learning_rate(config),
-        seed=config.seed, data_seed=config.seed, use_cpu=device == "cpu", bf16=bf16, report_to="none",
-        logging_steps=max(1, every // 2), disable_tqdm=quiet, save_only_model=True, dataloader_num_workers=0,
-        eval_strategy="steps" if has_eval else "no", save_strategy="steps" if has_eval else "no",
-        eval_steps=every, save_steps=every, save_total_limit=2, load_best_model_at_end=has_eval,
-    )
+    kw: dict[str, Any] = {
+        "output_dir": str(out_dir / "_checkpoints"), "per_device_train_batch_size": batch,
+        "per_device_eval_batch_size": batch * 2, "num_train_epochs": config.epochs, "max_steps": config.max_steps or -1,
+        "learning_rate": learning_rate(config), "seed": config.seed, "data_seed": config.seed,
+        "use_cpu": device == "cpu", "bf16": bf16, "report_to": "none", "logging_steps": max(1, every // 2),
+        "disable_tqdm": quiet, "save_only_model": True, "dataloader_num_workers": 0,
+        "eval_strategy": "steps" if has_eval else "no", "save_strategy": "steps" if has_eval else "no",
+        "eval_steps": every, "save_steps": every, "save_total_limit": 2, "load_best_model_at_end": has_eval,
+    }
     if has_eval:
         acc = config.early_stopping_metric == "accuracy"
         kw.update(metric_for_best_model="eval_accuracy" if acc else "eval_loss", greater_is_better=acc)
@@ -168,7 +169,7 @@ def training_args(config: "DistillConfig", out_dir: Path, n_train: int, has_eval
     return kw
 
 
-def early_stopping(config: "DistillConfig", has_eval: bool) -> list[Any]:
+def early_stopping(config: DistillConfig, has_eval: bool) -> list[Any]:
     """[EarlyStoppingCallback] when there is validation data and patience > 0."""
     if not has_eval or config.early_stopping_patience <= 0:
         return []
@@ -187,8 +188,8 @@ def best_in_memory(model, patience: int, metric: str = "eval_loss", greater_is_b
     from transformers import TrainerCallback
 
     class BestInMemory(TrainerCallback):
-        best: Optional[float] = None
-        state_dict: Optional[dict[str, Any]] = None
+        best: float | None = None
+        state_dict: dict[str, Any] | None = None
         bad = 0
 
         def on_evaluate(self, args, state, control, metrics=None, **kw):

@@ -13,7 +13,6 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from agentlab.errors import TrainingError
 
@@ -34,7 +33,7 @@ class ResolvedBase:
 
     name: str
     path: Path
-    hub_id: Optional[str] = None
+    hub_id: str | None = None
 
     @property
     def model_type(self) -> str:
@@ -63,7 +62,7 @@ def resolve_base(name: str) -> ResolvedBase:
     )
 
 
-def lora_targets(model_type: str, override: Optional[list[str]] = None) -> Optional[list[str]]:
+def lora_targets(model_type: str, override: list[str] | None = None) -> list[str] | None:
     """LoRA target modules for an architecture (None lets peft choose from its own table)."""
     return override or LORA_TARGETS.get(model_type)
 

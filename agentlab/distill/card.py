@@ -116,8 +116,9 @@ def render_card(out_dir: Path, meta: dict[str, Any]) -> str:
         "## Data provenance",
         f"- Run: `{prov.get('run_dir', 'n/a')}`; recipe hash `{prov.get('recipe_hash', 'n/a')}`.",
         f"- Labels: {prov.get('label_source', 'the rows given to `train` (label / label_probs)')}.",
-        f"- Training rows: {meta.get('train', {}).get('examples', 'n/a')}; "
-        f"targets: {'soft (label_probs)' if meta.get('soft_labels', True) else 'hard (argmax label)'}. Gold labels were not used for training.",
+        (f"- Training rows: {meta.get('train', {}).get('examples', 'n/a')}; "
+         f"targets: {'soft (label_probs)' if meta.get('soft_labels', True) else 'hard (argmax label)'}. "
+         "Gold labels were not used for training."),
     ]
     if classes:
         lines.append(f"- Classes: {', '.join(f'`{c}`' for c in classes)}.")

@@ -12,11 +12,19 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any
 
-from agentlab.distill.base import STUDENTS, Student, early_stopping, remove_checkpoints, seed_everything, training_args
+from agentlab.distill.base import (
+    STUDENTS,
+    Student,
+    early_stopping,
+    remove_checkpoints,
+    seed_everything,
+    training_args,
+)
 from agentlab.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -34,7 +42,7 @@ class Pair:
     weight: float = 1.0
 
 
-PairLike = Union[Pair, tuple, dict]
+PairLike = Pair | tuple | dict
 
 
 def as_pairs(items: Iterable[PairLike]) -> list[Pair]:
@@ -106,8 +114,14 @@ def _trainer_cls():
     return CompletionTrainer
 
 
-def _peft_model(model, base, peft_cfg: "StudentPeftConfig"):
-    from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
+def _peft_model(model, base, peft_cfg: StudentPeftConfig):
+    from peft import (
+        LoraConfig,
+        PromptTuningConfig,
+        PromptTuningInit,
+        TaskType,
+        get_peft_model,
+    )
 
     from agentlab.distill.bases import lora_targets
 
@@ -127,12 +141,12 @@ def _peft_model(model, base, peft_cfg: "StudentPeftConfig"):
 class CausalLM:
     """A (possibly adapted) causal LM with `generate` and per-pair `loss` helpers."""
 
-    def __init__(self, model, tokenizer, meta: Optional[dict[str, Any]] = None):
+    def __init__(self, model, tokenizer, meta: dict[str, Any] | None = None):
         self.model, self.tokenizer, self.meta = model, tokenizer, meta or {}
         self.metrics: dict[str, Any] = dict(self.meta.get("train", {}))
 
     @classmethod
-    def from_base(cls, base: str) -> "CausalLM":
+    def from_base(cls, base: str) -> CausalLM:
         """The untrained base model (e.g. a hard-prompt baseline)."""
         from transformers import AutoModelForCausalLM
 
@@ -144,7 +158,7 @@ class CausalLM:
                    {"base": b.name, "base_path": str(b.path), "hub_id": b.hub_id, "peft": "none"})
 
     @classmethod
-    def load(cls, path: Union[str, Path]) -> "CausalLM":
+    def load(cls, path: str | Path) -> CausalLM:
         """Load a folder written by `train_causal` (adapter or full model)."""
         from transformers import AutoModelForCausalLM
 
@@ -203,9 +217,9 @@ class CausalLM:
         return [-s / max(n, 1) for s, n in self.logprobs(pairs, batch_size, max_length)]
 
 
-def train_causal(pairs: Iterable[PairLike], base: str, peft_cfg: Any, out_dir: Union[str, Path], *,
-                 eval_pairs: Optional[Iterable[PairLike]] = None, config: Optional["DistillConfig"] = None,
-                 quiet: bool = False, meta: Optional[dict[str, Any]] = None, **settings: Any) -> CausalLM:
+def train_causal(pairs: Iterable[PairLike], base: str, peft_cfg: Any, out_dir: str | Path, *,
+                 eval_pairs: Iterable[PairLike] | None = None, config: DistillConfig | None = None,
+                 quiet: bool = False, meta: dict[str, Any] | None = None, **settings: Any) -> CausalLM:
     """Fine-tune `base` on (prompt, completion) pairs; loss on the completion tokens only.
 
     Args:
@@ -244,7 +258,7 @@ def train_causal(pairs: Iterable[PairLike], base: str, peft_cfg: Any, out_dir: U
     t0 = time.perf_counter()
     tok = load_tokenizer(b.path)
     model = _peft_model(AutoModelForCausalLM.from_pretrained(str(b.path)), b, config.student.peft)
-    enc = lambda ps: [encode_pair(tok, p, config.max_length) for p in ps]  # noqa: E731
+    enc = lambda ps: [encode_pair(tok, p, config.max_length) for p in ps]
     args = TrainingArguments(**training_args(config, out_dir, len(train_p), bool(eval_p), quiet, remove_unused_columns=False,
                                              label_names=["labels"], prediction_loss_only=True))
     trainer = _trainer_cls()(model=model, args=args, train_dataset=enc(train_p), eval_dataset=enc(eval_p) or None,
@@ -271,12 +285,12 @@ class CausalStudent(Student):
 
     name = "causal"
 
-    def __init__(self, classes: Optional[list[str]] = None, meta: Optional[dict[str, Any]] = None,
-                 lm: Optional[CausalLM] = None):
+    def __init__(self, classes: list[str] | None = None, meta: dict[str, Any] | None = None,
+                 lm: CausalLM | None = None):
         super().__init__(classes, meta)
         self.lm = lm
 
-    def pairs(self, data: list[Any], config: "DistillConfig") -> list[Pair]:
+    def pairs(self, data: list[Any], config: DistillConfig) -> list[Pair]:
         """Rows (or `Example`s) -> pairs; soft labels give one pair per class weighted by its probability."""
         from agentlab.distill.data import Example, build_examples, infer_classes
 
@@ -292,8 +306,8 @@ class CausalStudent(Student):
                     out.append(Pair(prompt, f" {self.classes[k]}", e.weight * (p if config.soft_labels else 1.0)))
         return out
 
-    def train(self, data: list[Any], config: "DistillConfig", out_dir: Path,
-              eval_data: Optional[list[Any]] = None, quiet: bool = False) -> dict[str, Any]:
+    def train(self, data: list[Any], config: DistillConfig, out_dir: Path,
+              eval_data: list[Any] | None = None, quiet: bool = False) -> dict[str, Any]:
         """Train the causal LM on the rows' labels as completions; save into `out_dir`."""
         train_p = self.pairs(data, config)
         eval_p = self.pairs(eval_data, config) if eval_data else None
@@ -306,7 +320,7 @@ class CausalStudent(Student):
         self.meta = self.lm.meta
         return self.lm.metrics
 
-    def predict(self, texts: list[str]) -> "np.ndarray":
+    def predict(self, texts: list[str]) -> np.ndarray:
         """(n, k) probabilities: softmax over each class completion's total log-likelihood."""
         import numpy as np
 
@@ -318,7 +332,7 @@ class CausalStudent(Student):
         return p / p.sum(axis=1, keepdims=True) if len(texts) else p
 
     @classmethod
-    def load(cls, path: Path, meta: dict[str, Any]) -> "CausalStudent":
+    def load(cls, path: Path, meta: dict[str, Any]) -> CausalStudent:
         """Rebuild from the folder."""
         return cls(meta.get("classes"), meta, CausalLM.load(path))
 

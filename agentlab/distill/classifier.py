@@ -11,10 +11,17 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
-from agentlab.distill.base import (STUDENTS, Student, early_stopping, quiet_loading, remove_checkpoints, seed_everything,
-                                   training_args)
+from agentlab.distill.base import (
+    STUDENTS,
+    Student,
+    early_stopping,
+    quiet_loading,
+    remove_checkpoints,
+    seed_everything,
+    training_args,
+)
 from agentlab.distill.data import Example, build_examples
 from agentlab.errors import TrainingError
 
@@ -85,7 +92,7 @@ def load_tokenizer(path: Path):
     return tok
 
 
-def build_model(base_path: Path, model_type: str, classes: list[str], peft_cfg, pad_token_id: Optional[int]):
+def build_model(base_path: Path, model_type: str, classes: list[str], peft_cfg, pad_token_id: int | None):
     """A sequence classifier over `classes`, wrapped with LoRA unless `peft_cfg.method` is `none`."""
     from transformers import AutoModelForSequenceClassification
 
@@ -117,13 +124,13 @@ class ClassifierStudent(Student):
 
     name = "classifier"
 
-    def __init__(self, classes: Optional[list[str]] = None, meta: Optional[dict[str, Any]] = None,
+    def __init__(self, classes: list[str] | None = None, meta: dict[str, Any] | None = None,
                  model: Any = None, tokenizer: Any = None):
         super().__init__(classes, meta)
         self.model, self.tokenizer = model, tokenizer
 
-    def train(self, data: list[Any], config: "DistillConfig", out_dir: Path,
-              eval_data: Optional[list[Any]] = None, quiet: bool = False) -> dict[str, Any]:
+    def train(self, data: list[Any], config: DistillConfig, out_dir: Path,
+              eval_data: list[Any] | None = None, quiet: bool = False) -> dict[str, Any]:
         """Train on examples (or labeled rows), save into `out_dir`, return training metrics.
 
         Args:
@@ -158,7 +165,7 @@ class ClassifierStudent(Student):
         finish_student(out_dir, self.meta)
         return metrics
 
-    def _examples(self, data: list[Any], config: "DistillConfig") -> list[Example]:
+    def _examples(self, data: list[Any], config: DistillConfig) -> list[Example]:
         if data and isinstance(data[0], dict):
             if not self.classes:
                 from agentlab.distill.data import infer_classes
@@ -169,14 +176,14 @@ class ClassifierStudent(Student):
             raise TrainingError("the classifier student needs class names (pass classes=...)")
         return list(data)
 
-    def _fit(self, train_ex: list[Example], eval_ex: list[Example], config: "DistillConfig", out_dir: Path,
+    def _fit(self, train_ex: list[Example], eval_ex: list[Example], config: DistillConfig, out_dir: Path,
              quiet: bool) -> dict[str, Any]:
         from transformers import TrainingArguments
 
         has_eval = bool(eval_ex)
         args = TrainingArguments(**training_args(config, out_dir, len(train_ex), has_eval, quiet,
                                                  remove_unused_columns=False, label_names=["labels"]))
-        as_dicts = lambda exs: [{"text": e.text, "target": e.target, "weight": e.weight} for e in exs]  # noqa: E731
+        as_dicts = lambda exs: [{"text": e.text, "target": e.target, "weight": e.weight} for e in exs]
         trainer = _trainer_cls()(
             model=self.model, args=args, train_dataset=as_dicts(train_ex), eval_dataset=as_dicts(eval_ex) or None,
             data_collator=_Collator(self.tokenizer, config.max_length), compute_metrics=_accuracy if has_eval else None,
@@ -193,7 +200,7 @@ class ClassifierStudent(Student):
                            best_step=_best_step(trainer.state.best_model_checkpoint))
         return metrics
 
-    def predict(self, texts: list[str], batch_size: int = 64) -> "np.ndarray":
+    def predict(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """(n, k) class probabilities."""
         import numpy as np
         import torch
@@ -210,7 +217,7 @@ class ClassifierStudent(Student):
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)))
 
     @classmethod
-    def load(cls, path: Path, meta: dict[str, Any]) -> "ClassifierStudent":
+    def load(cls, path: Path, meta: dict[str, Any]) -> ClassifierStudent:
         """Rebuild from the folder: base + LoRA adapter, or the full fine-tuned model."""
         import torch
         from transformers import AutoModelForSequenceClassification
@@ -246,7 +253,7 @@ def base_path_for(meta: dict[str, Any]) -> Path:
         raise
 
 
-def _best_step(checkpoint: Optional[str]) -> Optional[int]:
+def _best_step(checkpoint: str | None) -> int | None:
     try:
         return int(str(checkpoint).rsplit("-", 1)[1]) if checkpoint else None
     except (IndexError, ValueError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from agentlab.errors import TrainingError
 
@@ -40,7 +40,7 @@ def infer_classes(rows: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def row_target(row: dict[str, Any], classes: list[str], soft: bool) -> Optional[list[float]]:
+def row_target(row: dict[str, Any], classes: list[str], soft: bool) -> list[float] | None:
     """The row's target distribution over `classes`: `label_probs` when soft, else one-hot; None when unlabeled."""
     label = row.get("label")
     if label is None:
@@ -56,7 +56,7 @@ def row_target(row: dict[str, Any], classes: list[str], soft: bool) -> Optional[
     return [1.0 if c == str(label) else 0.0 for c in classes]
 
 
-def build_examples(rows: list[dict[str, Any]], classes: list[str], config: "DistillConfig",
+def build_examples(rows: list[dict[str, Any]], classes: list[str], config: DistillConfig,
                    text_field: str = "text") -> tuple[list[Example], dict[str, int]]:
     """Training examples from labeled rows, and counts: rows, skipped (no label), filtered (low confidence)."""
     out: list[Example] = []

@@ -8,7 +8,7 @@ the label model's `label_probs` (abstains where `label` is None) and every label
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +32,7 @@ def gold_index(g: Any, classes: list[str]) -> int:
     return -1
 
 
-def _one_hot(names: list[Optional[str]], classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _one_hot(names: list[str | None], classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     P = np.zeros((len(names), len(classes)))
     abstained = np.ones(len(names), dtype=bool)
     for i, n in enumerate(names):
@@ -51,7 +51,7 @@ def _label_model_probs(rows: list[dict[str, Any]], classes: list[str]) -> tuple[
     return P / P.sum(1, keepdims=True), abstained
 
 
-def _metrics(y: np.ndarray, P: np.ndarray, abstained: Optional[np.ndarray] = None) -> dict[str, Any]:
+def _metrics(y: np.ndarray, P: np.ndarray, abstained: np.ndarray | None = None) -> dict[str, Any]:
     from agentlab.eval.metrics import classification_metrics
 
     m = classification_metrics(y, P, abstained=abstained)
@@ -67,7 +67,7 @@ def timed_predict(student, texts: list[str]) -> tuple[np.ndarray, float, float]:
 
 
 def evaluate_held_out(P_student: np.ndarray, rows: list[dict[str, Any]], classes: list[str],
-                      gold: Optional[list[Any]]) -> dict[str, Any]:
+                      gold: list[Any] | None) -> dict[str, Any]:
     """Student vs label model vs teachers on held-out rows (with gold), plus agreement with the labels.
 
     Returns:
@@ -93,7 +93,7 @@ def evaluate_held_out(P_student: np.ndarray, rows: list[dict[str, Any]], classes
 
 
 def cost_per_1k(n_pred: int, wall: float, cpu: float, device: str, usage: dict[str, dict[str, Any]],
-                n_rows: int, task_seconds: Optional[float] = None) -> dict[str, Any]:
+                n_rows: int, task_seconds: float | None = None) -> dict[str, Any]:
     """Cost per 1,000 predictions: the student (measured) vs the teachers (from usage counters).
 
     Args:
@@ -108,12 +108,11 @@ def cost_per_1k(n_pred: int, wall: float, cpu: float, device: str, usage: dict[s
     for name, s in usage.items():
         made = int(s.get("llm_calls", 0))
         needed = made + int(s.get("cache_hits", 0))
-        per_call = lambda k: (float(s.get(k, 0)) / made) if made else 0.0  # noqa: E731
         calls_1k = needed * 1000.0 / max(n_rows, 1)
-        teachers[name] = {"llm_calls": round(calls_1k, 1),
-                          "prompt_tokens": round(per_call("prompt_tokens") * calls_1k),
-                          "completion_tokens": round(per_call("completion_tokens") * calls_1k),
-                          "usd": round(per_call("cost_usd") * calls_1k, 6)}
+        per_1k = {k: float(s.get(k, 0)) / made * calls_1k if made else 0.0
+                  for k in ("prompt_tokens", "completion_tokens", "cost_usd")}
+        teachers[name] = {"llm_calls": round(calls_1k, 1), "prompt_tokens": round(per_1k["prompt_tokens"]),
+                          "completion_tokens": round(per_1k["completion_tokens"]), "usd": round(per_1k["cost_usd"], 6)}
     total = {k: round(sum(t[k] for t in teachers.values()), 6) for k in ("llm_calls", "prompt_tokens", "completion_tokens", "usd")}
     if task_seconds is not None:
         total["seconds"] = round(task_seconds * 1000.0 / max(n_rows, 1), 3)
@@ -128,9 +127,9 @@ def render_section(m: dict[str, Any]) -> str:
 
     tr, cost = m["train"], m.get("cost_per_1k") or {}
     lines = ["## Distillation", "",
-             f"Student **{m['student_type']}** on `{m['base']}` ({m['peft']}): trained on {tr['rows']} rows "
-             f"({tr['skipped']} without a label skipped, {tr['filtered']} below min_confidence), {tr['held_out']} held out; "
-             f"{tr['seconds']:.1f}s, peak memory {tr['peak_memory_mb']:.0f} MB. Saved in `{m['path']}`.", ""]
+             (f"Student **{m['student_type']}** on `{m['base']}` ({m['peft']}): trained on {tr['rows']} rows "
+              f"({tr['skipped']} without a label skipped, {tr['filtered']} below min_confidence), {tr['held_out']} held out; "
+              f"{tr['seconds']:.1f}s, peak memory {tr['peak_memory_mb']:.0f} MB. Saved in `{m['path']}`."), ""]
     table = {"student": m["student"], "label model": m["label_model"], **{f"teacher {k}": v for k, v in m["teachers"].items()}}
     rows = _metrics_table(table)
     if rows:

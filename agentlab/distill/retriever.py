@@ -13,11 +13,19 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any
 
-from agentlab.distill.base import STUDENTS, Student, best_in_memory, pick_device, seed_everything, training_args
+from agentlab.distill.base import (
+    STUDENTS,
+    Student,
+    best_in_memory,
+    pick_device,
+    seed_everything,
+    training_args,
+)
 from agentlab.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -35,7 +43,7 @@ class RetrievalPair:
 
     query: str
     positive: str
-    negative: Optional[str] = None
+    negative: str | None = None
 
 
 def as_retrieval_pairs(items: Iterable[Any]) -> list[RetrievalPair]:
@@ -101,12 +109,12 @@ class RetrieverStudent(Student):
 
     name = "retriever"
 
-    def __init__(self, classes: Optional[list[str]] = None, meta: Optional[dict[str, Any]] = None,
+    def __init__(self, classes: list[str] | None = None, meta: dict[str, Any] | None = None,
                  model: Any = None, centroids: Any = None):
         super().__init__(classes, meta)
         self.model, self.centroids = model, centroids
 
-    def _pairs(self, data: list[Any], config: "DistillConfig") -> tuple[list[RetrievalPair], list[Any]]:
+    def _pairs(self, data: list[Any], config: DistillConfig) -> tuple[list[RetrievalPair], list[Any]]:
         """(pairs, examples): rows/examples become class triplets; anything else is read as pairs."""
         from agentlab.distill.data import Example, build_examples, infer_classes
 
@@ -117,10 +125,14 @@ class RetrieverStudent(Student):
             return pairs_from_examples(data, config.seed), list(data)
         return as_retrieval_pairs(data), []
 
-    def train(self, data: list[Any], config: "DistillConfig", out_dir: Path,
-              eval_data: Optional[list[Any]] = None, quiet: bool = False) -> dict[str, Any]:
+    def train(self, data: list[Any], config: DistillConfig, out_dir: Path,
+              eval_data: list[Any] | None = None, quiet: bool = False) -> dict[str, Any]:
         """Fine-tune on pairs (or labeled rows); save a sentence-transformers folder into `out_dir`."""
-        from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+        from sentence_transformers import (
+            SentenceTransformer,
+            SentenceTransformerTrainer,
+            SentenceTransformerTrainingArguments,
+        )
         from sentence_transformers.training_args import BatchSamplers
 
         from agentlab.distill.bases import resolve_base
@@ -193,11 +205,11 @@ class RetrieverStudent(Student):
         self.centroids = cent
         Path(out_dir, CENTROIDS).write_text(json.dumps({"classes": self.classes, "centroids": cent.tolist()}), encoding="utf-8")
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> "np.ndarray":
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """L2-normalised embeddings (n, d)."""
         return self.model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
 
-    def predict(self, texts: list[str]) -> "np.ndarray":
+    def predict(self, texts: list[str]) -> np.ndarray:
         """(n, k) probabilities: softmax of scaled cosine similarity to each class centroid."""
         import numpy as np
 
@@ -209,7 +221,7 @@ class RetrieverStudent(Student):
         return p / p.sum(axis=1, keepdims=True)
 
     @classmethod
-    def load(cls, path: Path, meta: dict[str, Any]) -> "RetrieverStudent":
+    def load(cls, path: Path, meta: dict[str, Any]) -> RetrieverStudent:
         """Rebuild from the folder (a plain sentence-transformers model + optional centroids)."""
         import torch
         from sentence_transformers import SentenceTransformer

@@ -10,7 +10,7 @@ import logging
 import shutil
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from agentlab.errors import TrainingError
 
@@ -40,9 +40,9 @@ def run_distill(ctx, recipe, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return metrics
 
 
-def distill(rows: list[dict[str, Any]], config: "DistillConfig", out_dir: Path, classes: Optional[list[str]] = None, *,
-            gold: Optional[list[Any]] = None, provenance: Optional[dict[str, Any]] = None,
-            usage: Optional[dict[str, dict[str, Any]]] = None, task_seconds: Optional[float] = None,
+def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, classes: list[str] | None = None, *,
+            gold: list[Any] | None = None, provenance: dict[str, Any] | None = None,
+            usage: dict[str, dict[str, Any]] | None = None, task_seconds: float | None = None,
             quiet: bool = False) -> dict[str, Any]:
     """Split rows, train the student on the labeled training part, score the held-out part.
 
@@ -59,7 +59,12 @@ def distill(rows: list[dict[str, Any]], config: "DistillConfig", out_dir: Path, 
     Returns:
         The `metrics["distill"]` dict: student / label_model / teachers metrics, cost_per_1k, train.
     """
-    from agentlab.distill.base import gpu_peak_memory_mb, make_student, peak_memory_mb, pick_device
+    from agentlab.distill.base import (
+        gpu_peak_memory_mb,
+        make_student,
+        peak_memory_mb,
+        pick_device,
+    )
     from agentlab.distill.card import finish_student
     from agentlab.distill.data import build_examples, infer_classes, split_indices
     from agentlab.distill.evaluate import cost_per_1k, evaluate_held_out, timed_predict
@@ -110,7 +115,7 @@ def check_labeled(rows: list[dict[str, Any]], where: str = "the rows") -> None:
         raise TrainingError(f"{where} have no labels: every row's `label` is None (all labelers abstained)")
 
 
-def recipe_classes(raw: dict[str, Any]) -> Optional[list[str]]:
+def recipe_classes(raw: dict[str, Any]) -> list[str] | None:
     """`task.classes` of a raw recipe dict (list, or mapping name -> description)."""
     c = (raw.get("task") or {}).get("classes")
     if isinstance(c, dict):
@@ -120,7 +125,7 @@ def recipe_classes(raw: dict[str, Any]) -> Optional[list[str]]:
     return None
 
 
-def gold_from_rows(rows: list[dict[str, Any]]) -> Optional[list[Any]]:
+def gold_from_rows(rows: list[dict[str, Any]]) -> list[Any] | None:
     """The rows' `gold` column (written by the runner when the recipe has `eval.gold`), or None."""
     if not any("gold" in r for r in rows):
         return None

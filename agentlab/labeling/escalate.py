@@ -68,7 +68,8 @@ def escalate(ctx, task, rows: list[dict[str, Any]], L: np.ndarray, probs: np.nda
             if spent >= cfg.max_cost_usd or (per_row and spent + per_row > cfg.max_cost_usd):
                 stopped = "max_cost_usd"
                 break
-            n = chunk if not per_row else max(1, min(chunk, int((cfg.max_cost_usd - spent) / per_row)))
+            # the first row measures the cost of one call; later chunks fit what is left of the budget
+            n = 1 if not done else chunk if not per_row else max(1, min(chunk, int((cfg.max_cost_usd - spent) / per_row)))
         else:
             n = chunk
         part = idx[done : done + n]

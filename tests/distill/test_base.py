@@ -6,7 +6,15 @@ import pytest
 
 from agentlab.config import validate_model
 from agentlab.config.sections import DistillConfig
-from agentlab.distill.base import STUDENTS, load_student, make_student, peak_memory_mb, read_meta, training_args, write_meta
+from agentlab.distill.base import (
+    STUDENTS,
+    load_student,
+    make_student,
+    peak_memory_mb,
+    read_meta,
+    training_args,
+    write_meta,
+)
 from agentlab.errors import RecipeErrors, TrainingError
 
 

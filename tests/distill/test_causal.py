@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from agentlab.distill.base import load_student, make_student
-from agentlab.distill.causal import CausalLM, Pair, as_pairs, encode_pair, perplexity, train_causal
+from agentlab.distill.causal import (
+    CausalLM,
+    Pair,
+    as_pairs,
+    encode_pair,
+    perplexity,
+    train_causal,
+)
 from agentlab.distill.classifier import load_tokenizer
 from tests.distill.distill_data import CLASSES, make_rows, tiny_config
 

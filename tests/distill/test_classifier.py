@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from agentlab.distill.base import load_student, make_student
-
 from tests.distill.distill_data import CLASSES, make_rows, tiny_config
 
 TEXTS = ["loved it, wonderful", "boring and awful", "a movie"]

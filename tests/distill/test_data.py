@@ -7,7 +7,12 @@ import math
 import pytest
 
 from agentlab.config.sections import DistillConfig
-from agentlab.distill.data import build_examples, infer_classes, row_target, split_indices
+from agentlab.distill.data import (
+    build_examples,
+    infer_classes,
+    row_target,
+    split_indices,
+)
 from agentlab.errors import TrainingError
 
 CLASSES = ["pos", "neg"]

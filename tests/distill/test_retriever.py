@@ -7,7 +7,11 @@ import pytest
 
 from agentlab.distill.base import load_student, make_student
 from agentlab.distill.data import build_examples
-from agentlab.distill.retriever import RetrievalPair, as_retrieval_pairs, pairs_from_examples
+from agentlab.distill.retriever import (
+    RetrievalPair,
+    as_retrieval_pairs,
+    pairs_from_examples,
+)
 from agentlab.errors import TrainingError
 from tests.distill.distill_data import CLASSES, make_rows, tiny_config
 
