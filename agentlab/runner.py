@@ -43,6 +43,9 @@ def run_recipe(recipe: Recipe, out: Optional[str] = None, limit: Optional[int] =
     """Run `recipe`; return the run directory. Nothing is written before the inputs load cleanly."""
     from agentlab.tasks.base import TASKS
 
+    if (executor or recipe.executor.type) != "local":
+        raise ConfigError("the ray executor is not available in this version; use `executor: {type: local}` (the default)")
+    task = TASKS.get(recipe.task_config.type)(recipe.task_config)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     rows = load_rows(recipe.source, recipe.resolve(recipe.source.path), limit)
@@ -61,7 +64,6 @@ def run_recipe(recipe: Recipe, out: Optional[str] = None, limit: Optional[int] =
     try:
         with Progress(quiet=quiet) as progress:
             ctx.progress = progress
-            task = TASKS.get(recipe.task_config.type)(recipe.task_config)
             t = time.perf_counter()
             out_rows = task.run(ctx, rows)
             timings["task"] = time.perf_counter() - t
@@ -94,7 +96,7 @@ def run_recipe(recipe: Recipe, out: Optional[str] = None, limit: Optional[int] =
 
 def _split_gold(recipe: Recipe, rows: list[dict[str, Any]]) -> Optional[list[Any]]:
     """Move the gold column out of the rows so no task (or prompt) can see it."""
-    if recipe.eval is None or not recipe.eval.gold or recipe.eval.path:
+    if recipe.eval is None or not recipe.eval.gold:
         return None
     field = recipe.eval.gold
     if field not in rows[0]:

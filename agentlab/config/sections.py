@@ -52,11 +52,7 @@ class ExecutorConfig(StrictModel):
 class EvalConfig(StrictModel):
     """Evaluation against gold data, when available."""
 
-    gold: Optional[str] = Field(None, description="Column holding the gold label/answer.")
-    format: Optional[str] = Field(None, description="Gold format where a task reads several (e.g. `factual`).")
-    queries: Optional[str] = Field(None, description="BEIR queries file (retrieval tasks).")
-    qrels: Optional[str] = Field(None, description="BEIR qrels TSV (retrieval tasks).")
-    path: Optional[str] = Field(None, description="Held-out file with gold, evaluated instead of the run's rows.")
+    gold: Optional[str] = Field(None, description="Column holding the gold label/answer; hidden from every labeler and prompt, used only to measure.")
 
 
 class AggregateConfig(StrictModel):
