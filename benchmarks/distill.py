@@ -33,11 +33,11 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from agentlab.config.sections import DistillConfig  # noqa: E402
-from agentlab.distill.base import load_student, peak_memory_mb  # noqa: E402
-from agentlab.distill.stage import distill  # noqa: E402
-from agentlab.eval.metrics import classification_metrics  # noqa: E402
-from agentlab.labeling.matrix import break_ties  # noqa: E402
+from agentlab.config.sections import DistillConfig
+from agentlab.distill.base import load_student, peak_memory_mb
+from agentlab.distill.stage import distill
+from agentlab.eval.metrics import classification_metrics
+from agentlab.labeling.matrix import break_ties
 
 
 def load_split(data_dir: Path, split: str) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -97,10 +97,14 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--variants", default="soft,gold", help="comma list of: soft, hard, gold")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 is faster on a busy machine)")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     t_start = time.perf_counter()
     classes = [v for _, v in sorted(json.loads((args.data_dir / "youtube" / "label.json").read_text()).items(),

@@ -1,7 +1,7 @@
 """Benchmark agentlab's label models against Snorkel's LabelModel on WRENCH data.
 
 Every model is fitted on the TRAIN split's votes without gold and scored on the TEST split
-(``--eval-split valid`` for choices). Two settings:
+(``--eval-split valid`` for choices, ``--eval-split valid test`` for both from one fit). Two settings:
 
 - ``no-gold``: nothing but the votes (Snorkel gets its default uniform class balance);
 - ``valid-balance``: the class balance counted on the VALID split's labels is given to every
@@ -111,23 +111,29 @@ def parse_variant(text: str) -> tuple[str, str, dict]:
 
 
 def bench_dataset(args, name: str, snorkel_python: str | None) -> list[dict]:
-    """All models × both settings on one dataset."""
+    """All models × both settings on one dataset; each model is fitted once and scored on every
+    split in ``--eval-split`` (Snorkel predicts them all from one fit too)."""
     L_tr, _, k = load_split(args.data_dir, name, "train")
-    L_ev, y_ev, _ = load_split(args.data_dir, name, args.eval_split)
+    evals = {split: load_split(args.data_dir, name, split)[:2] for split in args.eval_split}
     _, y_va, _ = load_split(args.data_dir, name, "valid")
     balance = np.bincount(y_va, minlength=k) / len(y_va)
     out = []
     for setting, prior in [("no-gold", None), ("valid-balance", balance)]:
+        fitted = []  # (model label, {split: probabilities}, fit seconds)
         for label, model_name, opts in [(n, n, {}) for n in AGGREGATORS.names()] + args.variant:
             t = time.perf_counter()
             model = make_aggregator(model_name, k, seed=args.seed, class_prior=prior, **opts).fit(L_tr)
             fit_s = time.perf_counter() - t
-            out.append({"dataset": name, "setting": setting, "model": label, "fit_s": fit_s,
-                        **score(y_ev, model.predict_proba(L_ev), args.seed)})
+            fitted.append((label, {split: model.predict_proba(L) for split, (L, _) in evals.items()}, fit_s))
         if snorkel_python is not None:
-            P, fit_s = run_snorkel(snorkel_python, L_tr, L_ev, k, prior, args.seed, args.epochs, args.snorkel_threads)
-            out.append({"dataset": name, "setting": setting, "model": "snorkel", "fit_s": fit_s,
-                        **score(y_ev, P, args.seed)})
+            L_all = np.concatenate([L for L, _ in evals.values()])
+            P_all, fit_s = run_snorkel(snorkel_python, L_tr, L_all, k, prior, args.seed, args.epochs, args.snorkel_threads)
+            cuts = np.cumsum([len(L) for L, _ in evals.values()])[:-1]
+            fitted.append(("snorkel", dict(zip(evals, np.split(P_all, cuts))), fit_s))
+        for label, probs, fit_s in fitted:
+            for split, (_, y_ev) in evals.items():
+                out.append({"dataset": name, "setting": setting, "split": split, "model": label, "fit_s": fit_s,
+                            **score(y_ev, probs[split], args.seed)})
     return out
 
 
@@ -152,21 +158,21 @@ def bench_synthetic(args) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    print("| dataset | setting | model | accuracy | macro-F1 | fit s |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['dataset']} | {r['setting']} | {r['model']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['fit_s']:.3f} |")
+    print("| dataset | split | setting | model | accuracy | macro-F1 | fit s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in sorted(rows, key=lambda r: (r["dataset"] != "youtube", r["dataset"], r["split"] != "valid", r["setting"])):
+        print(f"| {r['dataset']} | {r['split']} | {r['setting']} | {r['model']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['fit_s']:.3f} |")
 
 
 def check_goals(rows: list[dict], syn: dict | None) -> list[str]:
     """Goal lines: DS accuracy >= max(majority, snorkel); >= 20x faster than snorkel; 1M x 32 <= 10 s."""
     lines = []
-    for (ds, setting) in sorted({(r["dataset"], r["setting"]) for r in rows}):
-        get = {r["model"]: r for r in rows if r["dataset"] == ds and r["setting"] == setting}
+    for (ds, split, setting) in sorted({(r["dataset"], r["split"], r["setting"]) for r in rows}):
+        get = {r["model"]: r for r in rows if (r["dataset"], r["split"], r["setting"]) == (ds, split, setting)}
         bar = max(get["majority"]["accuracy"], get.get("snorkel", {"accuracy": 0})["accuracy"])
         best = max((r for n, r in get.items() if n != "snorkel"), key=lambda r: r["accuracy"])
         ok = get["dawid_skene"]["accuracy"] >= bar
-        line = f"{ds}/{setting}: dawid_skene {get['dawid_skene']['accuracy']:.4f} vs bar {bar:.4f} -> {'OK' if ok else 'MISSED'}"
+        line = f"{ds}/{split}/{setting}: dawid_skene {get['dawid_skene']['accuracy']:.4f} vs bar {bar:.4f} -> {'OK' if ok else 'MISSED'}"
         line += f"; best ours {best['model']} {best['accuracy']:.4f}"
         if "snorkel" in get:
             line += f"; speed-up vs snorkel {get['snorkel']['fit_s'] / max(get['dawid_skene']['fit_s'], 1e-9):.0f}x"
@@ -181,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "wrench")
     p.add_argument("--datasets", nargs="+", default=["youtube", "trec"])
-    p.add_argument("--eval-split", default="test", choices=["test", "valid"])
+    p.add_argument("--eval-split", nargs="+", default=["test"], choices=["test", "valid"],
+                   help="splits to score on (make choices on valid; `valid test` reports both from one fit)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=500, help="Snorkel LabelModel epochs")
     p.add_argument("--snorkel-python", default=None, help="interpreter with snorkel installed")
@@ -202,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         make_aggregator(model_name, 3).fit(warm)
     rows = [r for name in args.datasets for r in bench_dataset(args, name, snorkel)]
     syn = bench_synthetic(args) if args.synthetic_rows > 0 else None
-    print(f"WRENCH {', '.join(args.datasets)}: fit on train votes, scored on {args.eval_split}\n")
+    print(f"WRENCH {', '.join(args.datasets)}: fit on train votes, scored on {' and '.join(args.eval_split)}\n")
     print_table(rows)
     print()
     for line in check_goals(rows, syn):

@@ -40,7 +40,13 @@ def hf_folder(model: str) -> str:
 
         t0 = time.perf_counter()
         AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name).save_pretrained(out)
-        AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.bfloat16).save_pretrained(out)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.bfloat16)
+        # the weights are dequantised already; transformers 5 still marks the model "gguf-quantized"
+        # and refuses to save it until that marker is gone
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(out)
         print(f"converted {path.name} -> {out} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     return str(out)
 

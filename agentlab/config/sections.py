@@ -53,6 +53,9 @@ class EvalConfig(StrictModel):
     """Evaluation against gold data, when available."""
 
     gold: Optional[str] = Field(None, description="Column holding the gold label/answer; hidden from every labeler and prompt, used only to measure.")
+    format: Optional[str] = Field(
+        None, description="How the gold column is written, for tasks that parse it: `factual` = scene-graph triplets "
+        "`( s , p , o ) , ...`, `json` = a list of [s, p, o] (triplets task). Default: the task decides from the value.")
 
 
 class AggregateConfig(StrictModel):

@@ -43,6 +43,8 @@ class Student:
     def __init__(self, classes: list[str] | None = None, meta: dict[str, Any] | None = None):
         self.classes = list(classes or [])
         self.meta: dict[str, Any] = meta or {}
+        #: extra transformers TrainerCallbacks for the next `train` (e.g. a progress bar)
+        self.callbacks: list[Any] = []
 
     def train(self, data: list[Any], config: DistillConfig, out_dir: Path,
               eval_data: list[Any] | None = None) -> dict[str, Any]:
@@ -213,6 +215,27 @@ def best_in_memory(model, patience: int, metric: str = "eval_loss", greater_is_b
     return BestInMemory()
 
 
+def progress_callback(progress, desc: str):
+    """A TrainerCallback that advances an agentlab `Progress` bar by optimiser steps."""
+    from transformers import TrainerCallback
+
+    class StepBar(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.bar = progress.task(desc, total=int(state.max_steps or 0))
+
+        def on_step_end(self, args, state, control, **kw):
+            if self.bar is not None:
+                self.bar.advance(1)
+
+        def on_train_end(self, args, state, control, **kw):
+            if self.bar is not None:
+                self.bar.close()
+
+    return StepBar()
+
+
 @contextmanager
 def quiet_loading():
     """Silence transformers' load report while building a model whose new head is expected to be missing."""
@@ -224,6 +247,15 @@ def quiet_loading():
         yield
     finally:
         tlog.set_verbosity(old)
+
+
+def silence(trainer, quiet: bool):
+    """Drop the Trainer's log printer when quiet (disable_tqdm swaps the bar for a printer of log dicts)."""
+    if quiet:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def remove_checkpoints(out_dir: Path) -> None:

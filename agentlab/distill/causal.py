@@ -23,6 +23,7 @@ from agentlab.distill.base import (
     early_stopping,
     remove_checkpoints,
     seed_everything,
+    silence,
     training_args,
 )
 from agentlab.errors import TrainingError
@@ -172,6 +173,10 @@ class CausalLM:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base_path_for(meta))), str(path))
+        import torch
+
+        if torch.cuda.is_available():
+            model = model.to("cuda")
         return cls(model.eval(), load_tokenizer(Path(path)), meta)
 
     @property
@@ -219,7 +224,8 @@ class CausalLM:
 
 def train_causal(pairs: Iterable[PairLike], base: str, peft_cfg: Any, out_dir: str | Path, *,
                  eval_pairs: Iterable[PairLike] | None = None, config: DistillConfig | None = None,
-                 quiet: bool = False, meta: dict[str, Any] | None = None, **settings: Any) -> CausalLM:
+                 quiet: bool = False, meta: dict[str, Any] | None = None, callbacks: list[Any] | None = None,
+                 **settings: Any) -> CausalLM:
     """Fine-tune `base` on (prompt, completion) pairs; loss on the completion tokens only.
 
     Args:
@@ -233,6 +239,7 @@ def train_causal(pairs: Iterable[PairLike], base: str, peft_cfg: Any, out_dir: s
             `settings` (epochs, learning_rate, batch_size, max_length, max_steps, seed,
             early_stopping_patience) to build one.
         meta: extra metadata saved in ``agentlab_student.json``.
+        callbacks: extra transformers TrainerCallbacks (e.g. a progress bar).
 
     Returns:
         The trained `CausalLM`; its `metrics` hold train/validation loss, steps, seconds.
@@ -262,8 +269,8 @@ def train_causal(pairs: Iterable[PairLike], base: str, peft_cfg: Any, out_dir: s
     args = TrainingArguments(**training_args(config, out_dir, len(train_p), bool(eval_p), quiet, remove_unused_columns=False,
                                              label_names=["labels"], prediction_loss_only=True))
     trainer = _trainer_cls()(model=model, args=args, train_dataset=enc(train_p), eval_dataset=enc(eval_p) or None,
-                             data_collator=_Collator(tok.pad_token_id), callbacks=early_stopping(config, bool(eval_p)))
-    out = trainer.train()
+                             data_collator=_Collator(tok.pad_token_id), callbacks=early_stopping(config, bool(eval_p)) + list(callbacks or []))
+    out = silence(trainer, quiet).train()
     model = trainer.model
     remove_checkpoints(out_dir)
     metrics: dict[str, Any] = {"train_loss": round(float(out.training_loss), 4), "steps": out.global_step,
@@ -316,7 +323,7 @@ class CausalStudent(Student):
         extra = {"classes": self.classes, "prompt": config.student.prompt, "text_field": config.student.text_field,
                  "soft_labels": config.soft_labels}
         self.lm = train_causal(train_p, config.student.base, config.student.peft, out_dir, eval_pairs=eval_p,
-                               config=config, quiet=quiet, meta=extra)
+                               config=config, quiet=quiet, meta=extra, callbacks=self.callbacks)
         self.meta = self.lm.meta
         return self.lm.metrics
 
@@ -326,7 +333,8 @@ class CausalStudent(Student):
 
         prompt = self.meta.get("prompt", "{text}")
         pairs = [Pair(prompt.format(text=t), f" {c}") for t in texts for c in self.classes]
-        lp = np.array([s for s, _ in self.lm.logprobs(pairs)]).reshape(len(texts), len(self.classes))
+        scores = self.lm.logprobs(pairs, max_length=int(self.meta.get("max_length", 256)))
+        lp = np.array([s for s, _ in scores]).reshape(len(texts), len(self.classes))
         lp -= lp.max(axis=1, keepdims=True) if len(texts) else 0
         p = np.exp(lp)
         return p / p.sum(axis=1, keepdims=True) if len(texts) else p

@@ -20,6 +20,7 @@ from agentlab.distill.base import (
     quiet_loading,
     remove_checkpoints,
     seed_everything,
+    silence,
     training_args,
 )
 from agentlab.distill.data import Example, build_examples
@@ -187,9 +188,9 @@ class ClassifierStudent(Student):
         trainer = _trainer_cls()(
             model=self.model, args=args, train_dataset=as_dicts(train_ex), eval_dataset=as_dicts(eval_ex) or None,
             data_collator=_Collator(self.tokenizer, config.max_length), compute_metrics=_accuracy if has_eval else None,
-            callbacks=early_stopping(config, has_eval),
+            callbacks=early_stopping(config, has_eval) + self.callbacks,
         )
-        out = trainer.train()
+        out = silence(trainer, quiet).train()
         self.model = trainer.model
         remove_checkpoints(out_dir)
         metrics: dict[str, Any] = {"train_loss": round(float(out.training_loss), 4), "steps": out.global_step,

@@ -24,6 +24,7 @@ from agentlab.distill.base import (
     best_in_memory,
     pick_device,
     seed_everything,
+    silence,
     training_args,
 )
 from agentlab.errors import TrainingError
@@ -164,8 +165,8 @@ class RetrieverStudent(Student):
         trainer = SentenceTransformerTrainer(
             model=self.model, args=SentenceTransformerTrainingArguments(**kw), train_dataset=_dataset(pairs),
             eval_dataset=_dataset(eval_pairs) if has_eval else None, loss=loss,
-            callbacks=[best_in_memory(self.model, config.early_stopping_patience)] if has_eval else [])
-        out = trainer.train()
+            callbacks=([best_in_memory(self.model, config.early_stopping_patience)] if has_eval else []) + self.callbacks)
+        out = silence(trainer, quiet).train()
         metrics: dict[str, Any] = {"train_loss": round(float(out.training_loss), 4), "steps": out.global_step,
                                    "epochs": round(float(trainer.state.epoch or 0), 2), "examples": len(pairs)}
         if has_eval:

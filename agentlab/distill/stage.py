@@ -29,8 +29,7 @@ def run_distill(ctx, recipe, rows: list[dict[str, Any]]) -> dict[str, Any]:
     provenance = {"recipe_hash": recipe.hash() if recipe is not None else None, "run_dir": str(ctx.run_dir.root),
                   "label_source": label_source(raw, rows)}
     metrics = distill(rows, recipe.distill, ctx.run_dir.path("student"), classes, gold=gold, provenance=provenance,
-                      usage=usage, task_seconds=(getattr(ctx, "timings", None) or {}).get("task"),
-                      quiet=bool(getattr(ctx.progress, "quiet", True)))
+                      usage=usage, task_seconds=(getattr(ctx, "timings", None) or {}).get("task"), progress=ctx.progress)
     metrics["path"] = "student"
     ctx.metrics["distill"] = metrics
     ctx.artifacts["student"] = "student"
@@ -43,7 +42,7 @@ def run_distill(ctx, recipe, rows: list[dict[str, Any]]) -> dict[str, Any]:
 def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, classes: list[str] | None = None, *,
             gold: list[Any] | None = None, provenance: dict[str, Any] | None = None,
             usage: dict[str, dict[str, Any]] | None = None, task_seconds: float | None = None,
-            quiet: bool = False) -> dict[str, Any]:
+            quiet: bool = False, progress: Any = None) -> dict[str, Any]:
     """Split rows, train the student on the labeled training part, score the held-out part.
 
     Args:
@@ -55,6 +54,8 @@ def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, cl
         provenance: recipe_hash, run_dir, label_source for the model card.
         usage: per-model LLM usage counters of the labeling run (for cost per 1,000).
         task_seconds: wall time of the labeling step (for cost per 1,000).
+        quiet: no progress bar at all.
+        progress: an agentlab `Progress`; when it is live, training advances a bar there instead of tqdm's.
 
     Returns:
         The `metrics["distill"]` dict: student / label_model / teachers metrics, cost_per_1k, train.
@@ -83,6 +84,12 @@ def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, cl
     if out_dir.exists():
         shutil.rmtree(out_dir)
     student = make_student(config.student.type, classes)
+    if progress is not None:  # one display: the run's rich bars, not tqdm's
+        quiet = True
+        if not getattr(progress, "quiet", True):
+            from agentlab.distill.base import progress_callback
+
+            student.callbacks.append(progress_callback(progress, f"distill [{config.student.type}]"))
     log.info("distill: %s student on %d rows (%d held out)", config.student.type, len(train_ex), len(held_idx))
     train_metrics = student.train(train_ex, config, out_dir, eval_data=held_ex or None, quiet=quiet)
     held_rows = [rows[i] for i in held_idx]
@@ -107,12 +114,12 @@ def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, cl
 def check_labeled(rows: list[dict[str, Any]], where: str = "the rows") -> None:
     """Raise a TrainingError when no row carries a label from the label task."""
     if not rows:
-        raise TrainingError(f"{where}: no rows to distill")
+        raise TrainingError(f"no rows to distill in {where}")
     if not any("label_probs" in r or "label" in r for r in rows):
-        raise TrainingError(f"{where} have no labels (no `label` / `label_probs` columns): distill needs a run of the "
+        raise TrainingError(f"no labels in {where} (no `label` / `label_probs` columns): distill needs a run of the "
                             "`label` task (task.type: label)")
     if all(r.get("label") is None for r in rows):
-        raise TrainingError(f"{where} have no labels: every row's `label` is None (all labelers abstained)")
+        raise TrainingError(f"no labels in {where}: every row's `label` is None (all labelers abstained)")
 
 
 def recipe_classes(raw: dict[str, Any]) -> list[str] | None:

@@ -3,7 +3,9 @@
 Every model follows one small protocol (see `LabelModel`): ``fit(L, W=None) -> self``,
 ``predict_proba(L) -> (n, k)``, ``predict(L)`` (argmax with a seeded tie-break) and
 ``labeler_accuracy() -> (m,)``. ``L`` holds ``-1`` for an abstain and ``0..k-1`` for a class vote.
-Built-ins register in `AGGREGATORS` like plugins: majority, weighted, dawid_skene, metal.
+Built-ins register in `AGGREGATORS` like plugins: majority, weighted, dawid_skene, metal. The
+protocol and registry live in `label_model`, Dawid–Skene (the default) in `dawid_skene`; this
+module re-exports both, so ``from agentlab.labeling.aggregators import ...`` keeps working.
 
 Defined behaviour on degenerate inputs (everything else raises ValueError naming the problem):
 an all-abstain matrix fits and predicts the class prior (uniform unless given) for every row;
@@ -17,101 +19,24 @@ from typing import Any
 
 import numpy as np
 
+from agentlab.labeling.dawid_skene import DawidSkene
+from agentlab.labeling.label_model import (
+    AGGREGATORS,
+    TIE_BREAKS,
+    LabelModel,
+    accuracy_from_mu,
+    softmax,
+)
 from agentlab.labeling.matrix import (
     blas_single_thread,
-    break_ties,
-    check_cardinality,
-    check_matrix,
     check_prior,
-    check_weights,
-    dedupe_rows,
     indicator,
     loo_agreement,
     vote_counts,
 )
-from agentlab.registry import Registry
 
-AGGREGATORS: Registry[type] = Registry("aggregator")
-TIE_BREAKS = ("random", "prior", "abstain")
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
-
-
-class LabelModel:
-    """Base of the label models: option checks, tie-breaks and the all-abstain rule.
-
-    Args:
-        cardinality: number of classes k (>= 2).
-        seed: seeds tie-breaks and any random initialisation.
-        max_iter: EM / optimiser iterations (ignored by the vote models).
-        tol: convergence tolerance on the parameter change.
-        class_prior: k class-balance probabilities (PromptRE style). Models that estimate the class
-            balance keep it fixed to this instead; rows where every labeler abstains get it.
-        tie_break: how `predict` settles rows whose top probability is shared: ``random``
-            (seeded), ``prior`` (highest class balance first) or ``abstain`` (predict -1).
-    """
-
-    name = "base"
-
-    def __init__(self, cardinality: int, seed: int = 0, max_iter: int = 100, tol: float = 1e-5,
-                 class_prior: Sequence[float] | None = None, tie_break: str = "random", **kw: Any):
-        if kw:
-            raise ValueError(f"{self.name}: unknown option(s) {sorted(kw)}")
-        if tie_break not in TIE_BREAKS:
-            raise ValueError(f"tie_break must be one of {TIE_BREAKS} (got {tie_break!r})")
-        if int(max_iter) < 1 or not tol > 0:
-            raise ValueError(f"max_iter must be >= 1 and tol > 0 (got {max_iter}, {tol})")
-        self.k = check_cardinality(cardinality)
-        self.seed, self.max_iter, self.tol, self.tie_break = int(seed), int(max_iter), float(tol), tie_break
-        self.class_prior = check_prior(class_prior, self.k)
-        self.m_: int | None = None
-        self.class_balance_: np.ndarray | None = self.class_prior
-        self.n_iter_ = 0
-
-    # -- protocol -------------------------------------------------------------------------
-    def fit(self, L: Any, W: Any = None) -> LabelModel:
-        """Fit on the label matrix L (n, m); W (n, m) in [0, 1] are optional vote confidences."""
-        raise NotImplementedError
-
-    def predict_proba(self, L: Any, W: Any = None) -> np.ndarray:
-        """(n, k) class probabilities for each row of L; all-abstain rows get the class prior."""
-        raise NotImplementedError
-
-    def labeler_accuracy(self) -> np.ndarray:
-        """(m,) estimated P(vote is right | labeler voted); NaN where it cannot be estimated."""
-        raise NotImplementedError
-
-    def predict(self, L: Any, W: Any = None) -> np.ndarray:
-        """Hard labels: argmax of `predict_proba`, ties settled by `tie_break` (-1 = abstain)."""
-        return break_ties(self.predict_proba(L, W), self.tie_break, self.seed, self._balance())
-
-    # -- helpers --------------------------------------------------------------------------
-    def _require_fitted(self) -> None:
-        if self.m_ is None:
-            raise RuntimeError(f"{self.name} label model is not fitted; call fit(L) first")
-
-    def _check(self, L: Any, W: Any = None, fitting: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        if not fitting:
-            self._require_fitted()
-        arr = check_matrix(L, self.k, None if fitting else self.m_)
-        if fitting:
-            self.m_ = arr.shape[1]
-        return arr, check_weights(W, arr.shape)
-
-    def _balance(self) -> np.ndarray:
-        if self.class_balance_ is not None:
-            return self.class_balance_
-        return np.full(self.k, 1.0 / self.k)
-
-    def _fill_empty(self, P: np.ndarray, L: np.ndarray) -> np.ndarray:
-        empty = ~(L >= 0).any(axis=1)
-        P[empty] = self.class_prior if self.class_prior is not None else self._balance()
-        return P
+__all__ = ["AGGREGATORS", "TIE_BREAKS", "DawidSkene", "LabelModel", "MajorityVote", "MeTaL", "WeightedVote",
+           "fit_all", "make_aggregator", "options_from_config"]
 
 
 @AGGREGATORS.register("majority")
@@ -193,108 +118,7 @@ class WeightedVote(MajorityVote):
         logits = vote_counts(L, self.k, np.ascontiguousarray(w))
         if self.class_prior is not None:
             logits = logits + np.log(np.maximum(self.class_prior, 1e-12))
-        return self._fill_empty(_softmax(logits), L)
-
-
-@AGGREGATORS.register("dawid_skene")
-class DawidSkene(LabelModel):
-    """Dawid–Skene EM with one full confusion matrix per labeler, abstain column included.
-
-    Initialises posteriors from vote shares; M-step: class priors (kept fixed to `class_prior`
-    when given) and theta[j, vote, y] = P(vote | y) for vote in {abstain, 0..k-1}; E-step:
-    posterior ∝ prior × ∏ theta. Stops when no parameter moves more than `tol`.
-    The M-step is MAP: `smoothing` pseudo-counts everywhere, and `accuracy_prior` pseudo-votes per
-    labeler and class spread as P(vote = y | voted, y) = `prec_init` (the rest evenly). The prior
-    is negligible for labelers with many votes and keeps rare ones from flipping classes (set it
-    to 0 for plain maximum-likelihood DS). Identical rows are merged first and both steps are
-    sparse products over the votes only, so 1M × 32 fits in seconds. Vote confidences W are
-    ignored. ``abstain_column=False`` models the votes only (then a labeler that votes a single
-    class carries no information). ``abstain_weight`` < 1 tempers the abstain factors in the
-    E-step (0 = abstains are no evidence, only votes are): abstain evidence assumes labelers
-    abstain independently, which overlapping keyword rules break, and it is the first thing to go
-    wrong when coverage shifts between the rows fitted and the rows predicted.
-    """
-
-    name = "dawid_skene"
-
-    def __init__(self, cardinality: int, smoothing: float = 0.01, accuracy_prior: float = 10.0,
-                 prec_init: float = 0.9, abstain_column: bool = True, abstain_weight: float = 1.0, **kw: Any):
-        if not (smoothing >= 0 and accuracy_prior >= 0 and 0 < prec_init < 1 and 0 <= abstain_weight <= 1):
-            raise ValueError("dawid_skene: need smoothing >= 0, accuracy_prior >= 0, 0 < prec_init < 1 and "
-                             f"0 <= abstain_weight <= 1 (got {smoothing}, {accuracy_prior}, {prec_init}, {abstain_weight})")
-        self.smoothing, self.accuracy_prior, self.prec_init = float(smoothing), float(accuracy_prior), float(prec_init)
-        self.abstain_column, self.abstain_weight = bool(abstain_column), float(abstain_weight)
-        super().__init__(cardinality, **kw)
-
-    def fit(self, L: Any, W: Any = None) -> DawidSkene:
-        L, _ = self._check(L, W, fitting=True)
-        U, _, cnt = dedupe_rows(L)
-        X = indicator(U, self.k)
-        counts = vote_counts(U, self.k)
-        total = counts.sum(axis=1, keepdims=True)
-        start = self.class_prior if self.class_prior is not None else np.full(self.k, 1.0 / self.k)
-        T = np.where(total > 0, counts / np.where(total > 0, total, 1.0), start)
-        self._coverage = np.count_nonzero(L >= 0, axis=0) / len(L)
-        prev = None
-        for it in range(1, self.max_iter + 1):
-            pi, theta = self._m_step(X, T, cnt.astype(float))
-            flat = np.concatenate([pi, theta.ravel()])
-            if prev is not None and np.abs(flat - prev).max() < self.tol:
-                break
-            prev = flat
-            T = self._posterior(X, pi, theta)
-        self.n_iter_ = it
-        self.class_balance_, self.theta_ = pi, theta
-        return self
-
-    def _m_step(self, X, T: np.ndarray, cnt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Class priors and theta[j, vote, class] (vote 0 = abstain when modelled, then classes)."""
-        k, m = self.k, self.m_
-        weighted = T * cnt[:, None]
-        mass = weighted.sum(axis=0)
-        if self.class_prior is not None:
-            pi = self.class_prior
-        else:
-            pi = np.maximum(mass / mass.sum(), 1e-12)
-            pi = pi / pi.sum()
-        N = np.asarray(X.T @ weighted).reshape(m, k, k)  # [j, vote, class], votes only
-        s, beta = self.smoothing, self.accuracy_prior
-        prior = np.full((k, k), (1.0 - self.prec_init) / (k - 1))
-        np.fill_diagonal(prior, self.prec_init)
-        voted = N.sum(axis=1)  # (m, k)
-        q = (N + s + beta * prior) / (voted[:, None, :] + k * s + beta)  # P(vote = l | voted, y)
-        if not self.abstain_column:
-            return pi, q
-        p_vote = (voted + s) / (np.maximum(mass[None, :], voted) + 2 * s)
-        return pi, np.concatenate([(1.0 - p_vote)[:, None, :], p_vote[:, None, :] * q], axis=1)
-
-    def _posterior(self, X, pi: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        logt = np.log(np.maximum(theta, 1e-300))
-        base = np.log(np.maximum(pi, 1e-300))
-        if self.abstain_column:  # sparse X holds votes only: start from "all abstain", swap in votes
-            g = self.abstain_weight
-            base = base + g * logt[:, 0, :].sum(axis=0)
-            logt = logt[:, 1:, :] - g * logt[:, :1, :]
-        return _softmax(np.asarray(X @ logt.reshape(-1, self.k)) + base)
-
-    def predict_proba(self, L: Any, W: Any = None) -> np.ndarray:
-        L, _ = self._check(L, W)
-        U, inv, _ = dedupe_rows(L)
-        return self._fill_empty(self._posterior(indicator(U, self.k), self.class_balance_, self.theta_)[inv], L)
-
-    def labeler_accuracy(self) -> np.ndarray:
-        """P(vote = y | voted), averaged over the estimated class balance."""
-        self._require_fitted()
-        votes = self.theta_[:, 1:, :] if self.abstain_column else self.theta_
-        return _accuracy_from_mu(votes, self.class_balance_, self._coverage)
-
-
-def _accuracy_from_mu(mu: np.ndarray, p: np.ndarray, coverage: np.ndarray) -> np.ndarray:
-    """Accuracy of each labeler from mu[j, l, y] = P(vote l | y) over the votes only."""
-    right = np.einsum("jyy,y->j", mu, p)
-    voted = np.einsum("jly,y->j", mu, p)
-    acc = right / np.maximum(voted, 1e-300)
-    return np.where(coverage > 0, acc, np.nan)
+        return self._fill_empty(softmax(logits), L)
 
 
 @AGGREGATORS.register("metal")
@@ -375,13 +199,13 @@ class MeTaL(LabelModel):
         L, _ = self._check(L, W)
         X = indicator(L, self.k)
         logits = np.asarray(X @ np.log(np.clip(self.mu_, 0.01, 0.99))) + np.log(np.maximum(self.class_balance_, 1e-300))
-        return self._fill_empty(_softmax(logits), L)
+        return self._fill_empty(softmax(logits), L)
 
     def labeler_accuracy(self) -> np.ndarray:
         """P(vote = y | voted) from mu, averaged over the class balance."""
         self._require_fitted()
         mu = self.mu_.reshape(self.m_, self.k, self.k)
-        return _accuracy_from_mu(mu, self.class_balance_, self._coverage)
+        return accuracy_from_mu(mu, self.class_balance_, self._coverage)
 
 
 def make_aggregator(name: str, cardinality: int, **options: Any) -> LabelModel:

@@ -92,6 +92,7 @@ class Labeler:
 
 def _load_builtins() -> None:
     from agentlab.labeling import embedding, labelers  # noqa: F401
+    from agentlab.labeling import debate  # noqa: F401
 
 
 LABELERS: Registry[type[Labeler]] = Registry("labeler", _load_builtins)

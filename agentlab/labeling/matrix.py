@@ -127,6 +127,23 @@ def dedupe_rows(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return U, inverse.ravel(), counts
 
 
+def duplicate_share(L: np.ndarray) -> np.ndarray:
+    """(m,) share of each labeler in its group of identical columns: 1 / group size.
+
+    Labelers whose columns are identical (the same rule added twice, a rule copied under another
+    name) are one source of evidence; a label model that assumes independent labelers would count
+    it once per copy. Weighting each copy by its share counts the group once. Exact: columns are
+    grouped by their bytes.
+    """
+    groups: dict[bytes, list[int]] = {}
+    for j, col in enumerate(np.ascontiguousarray(L.T)):
+        groups.setdefault(col.tobytes(), []).append(j)
+    share = np.ones(L.shape[1])
+    for members in groups.values():
+        share[members] = 1.0 / len(members)
+    return share
+
+
 def indicator(L: np.ndarray, k: int, dtype=np.float64):
     """Sparse one-hot matrix of the votes, shape (n, m*k): column ``j*k + l`` is 1 where labeler j
     voted l. Abstains are empty, so the matrix is as sparse as the votes."""

@@ -53,3 +53,16 @@ def write_run(path: Path, rows: list[dict], distill: dict | None = None) -> Path
                                      "prompt_tokens": 4000, "completion_tokens": 40, "cost_usd": 0.0}}}
     (path / "manifest.json").write_text(json.dumps(manifest))
     return path
+
+
+def run_snippet(card: str) -> dict:
+    """Execute a model card's python block (stdout swallowed); return its namespace."""
+    import contextlib
+    import io
+
+    from agentlab.distill.card import extract_snippet
+
+    ns: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(extract_snippet(card), "<model card>", "exec"), ns)  # noqa: S102 - our own generated code
+    return ns

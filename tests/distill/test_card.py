@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 
-from agentlab.distill.card import extract_snippet, finish_student, render_card
-
-
-def _run(snippet: str) -> dict:
-    ns: dict = {}
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(snippet, "<model card>", "exec"), ns)  # noqa: S102 - our own generated code
-    return ns
+from agentlab.distill.card import finish_student, render_card
+from tests.distill.distill_data import run_snippet
 
 
 def test_lora_classifier_snippet_reproduces_predict(trained_classifier):
     student, out = trained_classifier
     card = (out / "README.md").read_text()
-    ns = _run(extract_snippet(card))
+    ns = run_snippet(card)
     assert "import agentlab" not in card.split("```python", 1)[1]
     assert np.allclose(ns["probs"].numpy(), student.predict(["an example text"]), atol=1e-5)
 
@@ -37,3 +28,13 @@ def test_card_names_base_provenance_metrics_and_limits(tmp_path):
                  "## Limits", "Gold labels were not used for training", "PeftModel.from_pretrained"):
         assert text in card
     assert render_card(tmp_path, {**meta, "peft": "none"}).count("PeftModel") == 0
+
+
+def test_causal_snippet_generates_like_the_student(tiny_llama, tmp_path):
+    from agentlab.distill.causal import train_causal
+
+    lm = train_causal([("Text: good\nLabel:", " positive")] * 4, str(tiny_llama), {"method": "lora", "r": 4}, tmp_path,
+                      max_steps=1, batch_size=4, eval_split=0, quiet=True, meta={"prompt": "Text: {text}\nLabel:"})
+    ns = run_snippet((tmp_path / "README.md").read_text())
+    assert ns["tok"].decode(ns["out"][0, ns["enc"]["input_ids"].shape[1]:], skip_special_tokens=True).strip() == \
+        lm.generate(["Text: an example text\nLabel:"], max_new_tokens=8)[0]

@@ -58,7 +58,7 @@ def test_train_refuses_a_run_without_labels(tmp_path):
     run = write_run(tmp_path / "run", [{"text": "a"}, {"text": "b"}])
     res = CliRunner().invoke(main, ["train", str(run)])
     assert res.exit_code == 1
-    assert f"Error: run {run} have no labels (no `label` / `label_probs` columns)" in res.output
+    assert f"Error: no labels in run {run} (no `label` / `label_probs` columns): distill needs a run of the `label` task" in res.output
 
 
 def test_train_names_an_unknown_base(tmp_path):

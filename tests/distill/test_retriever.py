@@ -13,7 +13,7 @@ from agentlab.distill.retriever import (
     pairs_from_examples,
 )
 from agentlab.errors import TrainingError
-from tests.distill.distill_data import CLASSES, make_rows, tiny_config
+from tests.distill.distill_data import CLASSES, make_rows, run_snippet, tiny_config
 
 PAIRS = [("capital of france", "Paris is the capital of France.", "Bananas are yellow."),
          ("what color are bananas", "Bananas are yellow.", "Paris is the capital of France."),
@@ -58,3 +58,5 @@ def test_trains_on_rows_and_classifies_by_centroids(tmp_path):
     assert P.shape == (2, 2) and np.allclose(P.sum(1), 1)
     assert (tmp_path / "class_centroids.json").is_file()
     assert np.allclose(load_student(tmp_path).predict(["great fun", "awful mess"]), P, atol=1e-5)
+    ns = run_snippet((tmp_path / "README.md").read_text())  # the card's plain sentence-transformers snippet
+    assert np.allclose(ns["emb"], student.encode(["a query", "a document"]), atol=1e-4)

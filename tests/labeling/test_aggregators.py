@@ -13,6 +13,7 @@ from agentlab.labeling.aggregators import (
     make_aggregator,
     options_from_config,
 )
+from agentlab.labeling.matrix import duplicate_share
 from agentlab.registry import UnknownKey
 
 NAMES = ["dawid_skene", "majority", "metal", "weighted"]
@@ -81,17 +82,67 @@ def test_dawid_skene_learns_asymmetric_confusions():
     L, y = synth(6000, [0.8] * 5, 2, 0.9, seed=3)
     L[:, 0] = np.where(L[:, 0] >= 0, 0, -1)
     model = DawidSkene(2).fit(L)
-    theta = model.theta_[0, 1:, :]  # [vote, class] without the abstain row
-    assert theta[0, 1] > 0.8  # P(vote 0 | y = 1)
+    assert model.theta_[0, 0, 1] > 0.8  # P(vote 0 | y = 1)
     mv = (MajorityVote(2).fit(L).predict(L) == y).mean()
     assert (model.predict(L) == y).mean() > mv + 0.02
 
 
-def test_abstain_weight_zero_matches_when_abstains_carry_no_information(data3):
-    L, y = data3  # abstains here are random, so ignoring them costs nothing
-    full = (DawidSkene(3).fit(L).predict(L) == y).mean()
-    votes_only = (DawidSkene(3, abstain_weight=0).fit(L).predict(L) == y).mean()
-    assert abs(full - votes_only) < 0.01
+@pytest.mark.parametrize("options", [{"abstains": "labeler"}, {"abstains": "none"}, {"abstain_weight": 0.0}])
+def test_abstain_models_agree_when_abstains_carry_no_information(data3, options):
+    L, y = data3  # abstains here are random, so how they are modelled costs nothing
+    default = (DawidSkene(3).fit(L).predict(L) == y).mean()
+    other = (DawidSkene(3, **options).fit(L).predict(L) == y).mean()
+    assert abs(default - other) < 0.01
+
+
+def split_rules(n: int, rules_per_class, cover: float = 0.8, false: float = 0.02, seed: int = 0):
+    """Keyword-style rules: each votes one class and abstains elsewhere. The rules of a class split
+    it (a row of class c fires at most one of them, with probability `cover`); every rule misfires
+    on rows of other classes with probability `false`."""
+    rng = np.random.default_rng(seed)
+    k, r = len(rules_per_class), np.asarray(rules_per_class)
+    y = rng.integers(0, k, n)
+    cls = np.repeat(np.arange(k), r)
+    L = np.where((rng.random((n, len(cls))) < false) & (y[:, None] != cls), cls, -1)
+    hit = np.flatnonzero(rng.random(n) < cover)
+    first = np.concatenate([[0], np.cumsum(r)[:-1]])
+    L[hit, first[y[hit]] + (rng.random(len(hit)) * r[y[hit]]).astype(int)] = y[hit]
+    return L, y
+
+
+@pytest.mark.parametrize("rules_per_class", [(1, 4, 4), (4, 4, 4), (2, 6, 3)])
+def test_class_abstains_handle_rules_that_split_a_class(rules_per_class):
+    # per-labeler abstain factors say "NUM's other rules stayed silent" and overrule the one vote
+    L, y = split_rules(6000, rules_per_class, seed=1)
+    mv = (MajorityVote(3).fit(L).predict(L) == y).mean()
+    default = (DawidSkene(3).fit(L).predict(L) == y).mean()
+    textbook = (DawidSkene(3, abstains="labeler").fit(L).predict(L) == y).mean()
+    assert default > textbook + 0.1
+    assert default > mv - 0.03
+
+
+def test_identical_labelers_count_once(data3):
+    L, _ = data3
+    tripled = np.concatenate([L[:, :1], L[:, :1], L], axis=1)  # labeler 0 three times
+    np.testing.assert_allclose(duplicate_share(tripled), [1 / 3] * 3 + [1] * (L.shape[1] - 1))
+    once, thrice = DawidSkene(3).fit(L), DawidSkene(3).fit(tripled)
+    np.testing.assert_allclose(thrice.predict_proba(tripled), once.predict_proba(L), atol=1e-9)
+    np.testing.assert_allclose(thrice.labeler_accuracy()[:3], once.labeler_accuracy()[0])
+    counted = DawidSkene(3, dedupe_labelers=False).fit(tripled).predict_proba(tripled)
+    assert np.abs(counted - once.predict_proba(L)).max() > 0.05
+
+
+def test_dawid_skene_is_deterministic_and_ignores_row_order(data3):
+    L, _ = data3
+    first = DawidSkene(3).fit(L).predict_proba(L)
+    np.testing.assert_array_equal(DawidSkene(3).fit(L).predict_proba(L), first)
+    order = np.random.default_rng(0).permutation(len(L))
+    np.testing.assert_allclose(DawidSkene(3).fit(L[order]).predict_proba(L), first, atol=1e-8)
+
+
+def test_dawid_skene_option_errors():
+    with pytest.raises(ValueError, match="abstains must be one of"):
+        DawidSkene(3, abstains="rows")
     with pytest.raises(ValueError, match="abstain_weight"):
         DawidSkene(3, abstain_weight=2)
 
@@ -212,7 +263,7 @@ def test_options_from_config_maps_class_names():
 
 
 def test_duplicate_rows_are_merged_without_changing_results(monkeypatch):
-    import agentlab.labeling.aggregators as agg
+    import agentlab.labeling.dawid_skene as agg
 
     L, _ = synth(3000, ACC[:4], 2, 0.6, seed=9)  # few distinct patterns: rows get merged
     merged = DawidSkene(2).fit(L)

@@ -1,0 +1,62 @@
+"""Agreement with gold (accuracy, precision, recall, F1, Cohen's kappa) and position bias."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+from agentlab.eval.metrics import cohen_kappa, prf1
+
+
+def _clean(x: float) -> Optional[float]:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
+
+
+def agreement(gold: list[Optional[str]], pred: list[Optional[str]], choices: list[str], positive: str) -> dict[str, Any]:
+    """Decisions vs gold over the rows whose gold is one of `choices`.
+
+    An undecided row (None: failed or unparsable) counts as wrong for accuracy and never as
+    positive; kappa is over decided rows only (`coverage` says how many). Binary choices give
+    precision/recall/F1 of `positive`; more choices give their macro average.
+
+    Returns:
+        accuracy, precision, recall, f1, kappa, coverage, n (rows with usable gold), undecided.
+    """
+    idx = {c: i for i, c in enumerate(choices)}
+    y = np.array([idx.get(g, -1) if g is not None else -1 for g in gold], dtype=np.int64)
+    p = np.array([idx.get(d, -1) if d is not None else -1 for d in pred], dtype=np.int64)
+    known = y >= 0
+    y, p = y[known], p[known]
+    n = int(len(y))
+    if n == 0:
+        return {"accuracy": None, "precision": None, "recall": None, "f1": None, "kappa": None, "coverage": None, "n": 0, "undecided": 0}
+    if len(choices) == 2:
+        pr = prf1(y, p, positive=idx[positive])
+    else:
+        per = [prf1(y, p, positive=k) for k in range(len(choices))]
+        pr = {m: float(np.mean([x[m] for x in per])) for m in ("precision", "recall", "f1")}
+    return {
+        "accuracy": _clean(float(np.mean(p == y))),
+        "precision": _clean(pr["precision"]),
+        "recall": _clean(pr["recall"]),
+        "f1": _clean(pr["f1"]),
+        "kappa": _clean(cohen_kappa(y, p)),
+        "coverage": _clean(float(np.mean(p >= 0))),
+        "n": n,
+        "undecided": int(np.sum(p < 0)),
+    }
+
+
+def position_bias(first: list[Optional[str]], swapped: list[Optional[str]]) -> dict[str, Any]:
+    """How often reversing the speaking order changed the decision (rows decided both times)."""
+    pairs = [(a, b) for a, b in zip(first, swapped) if a is not None and b is not None]
+    changed = sum(a != b for a, b in pairs)
+    return {"rate": _clean(changed / len(pairs)) if pairs else None, "changed": changed, "n": len(pairs),
+            "consistency": _clean(1 - changed / len(pairs)) if pairs else None}
+
+
+def consistent(a: Optional[str], b: Optional[str]) -> Optional[bool]:
+    """Whether two decisions agree (None when either is missing)."""
+    return None if a is None or b is None else a == b

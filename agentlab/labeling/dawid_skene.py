@@ -1,0 +1,161 @@
+"""Dawid–Skene EM: the label task's default label model (METHODS.md §1).
+
+Each labeler j has a confusion matrix P(vote = l | y); EM alternates posteriors over the true class
+(E-step) with the class balance and confusions re-counted from them (M-step). What the model does
+with abstains is the choice that matters for keyword-style labelers, which vote one class and
+abstain on most rows (``abstains=``):
+
+* ``"class"`` (default): one factor per *class* that got no vote in the row, P(no labeler voted
+  c | y), learned like the confusions. "No NUM rule fired" is evidence against NUM, counted once
+  however many NUM rules there are. Rules written for one class split it between them (given
+  NUM, "how many" and "what year" rarely fire together), so this is the likelihood of such rules,
+  while for labelers that fire independently it only drops the abstains of the other labelers of
+  a class that did get a vote.
+* ``"labeler"``: textbook Dawid–Skene, one factor P(labeler j abstains | y) per abstaining
+  labeler. Right when labelers abstain independently given the class; with rules that split a
+  class, the abstains of a class's other rules push a row away from the class one of them voted,
+  and many small factors add up to overrule the votes.
+* ``"none"``: abstains are missing data: only P(vote = l | voted, y). Fine for crowd-style
+  labelers that vote every class; a labeler that always votes one class then carries no
+  information.
+
+Identical labeler columns count once (``dedupe_labelers``): each copy's factors are scaled by
+1 / the number of copies, so a rule added twice is not twice as sure of itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agentlab.labeling.label_model import (
+    AGGREGATORS,
+    LabelModel,
+    accuracy_from_mu,
+    softmax,
+)
+from agentlab.labeling.matrix import (
+    blas_single_thread,
+    dedupe_rows,
+    duplicate_share,
+    indicator,
+)
+
+ABSTAIN_MODES = ("class", "labeler", "none")
+
+
+@AGGREGATORS.register("dawid_skene")
+class DawidSkene(LabelModel):
+    """Dawid–Skene EM with one confusion matrix per labeler and an abstain model (`abstains`).
+
+    Initialises posteriors from vote shares; M-step: class balance (fixed to `class_prior` when
+    given), theta_[j, l, y] = P(vote = l | y) and the abstain factors; E-step: posterior ∝
+    balance × ∏ factors. Stops when no parameter moves more than `tol`. Identical rows are merged
+    and both steps are sparse products over the votes only, so 1M × 32 fits in seconds. Vote
+    confidences W are ignored.
+
+    Args:
+        abstains: ``class`` (default), ``labeler`` or ``none``; see the module docstring.
+        abstain_weight: exponent on the abstain factors in the E-step and in predictions
+            (1 = the model as written, 0 = abstains are no evidence, only votes are).
+        smoothing: pseudo-count added to every confusion and abstain cell (MAP M-step).
+        accuracy_prior: pseudo-votes per labeler and class spread as P(vote = y | voted, y) =
+            `prec_init` (the rest evenly): negligible for labelers with many votes, it keeps rare
+            ones from flipping classes. 0 = plain maximum likelihood.
+        prec_init: the accuracy those pseudo-votes assume.
+        dedupe_labelers: count identical labeler columns once.
+    """
+
+    name = "dawid_skene"
+
+    def __init__(self, cardinality: int, abstains: str = "class", abstain_weight: float = 1.0,
+                 smoothing: float = 0.01, accuracy_prior: float = 10.0, prec_init: float = 0.9,
+                 dedupe_labelers: bool = True, **kw: Any):
+        if abstains not in ABSTAIN_MODES:
+            raise ValueError(f"dawid_skene: abstains must be one of {ABSTAIN_MODES} (got {abstains!r})")
+        if not (smoothing >= 0 and accuracy_prior >= 0 and 0 < prec_init < 1 and 0 <= abstain_weight <= 1):
+            raise ValueError("dawid_skene: need smoothing >= 0, accuracy_prior >= 0, 0 < prec_init < 1 and "
+                             f"0 <= abstain_weight <= 1 (got {smoothing}, {accuracy_prior}, {prec_init}, {abstain_weight})")
+        self.abstains, self.abstain_weight = abstains, float(abstain_weight)
+        self.smoothing, self.accuracy_prior, self.prec_init = float(smoothing), float(accuracy_prior), float(prec_init)
+        self.dedupe_labelers = bool(dedupe_labelers)
+        super().__init__(cardinality, **kw)
+
+    def fit(self, L: Any, W: Any = None) -> DawidSkene:
+        L, _ = self._check(L, W, fitting=True)
+        U, _, cnt = dedupe_rows(L)
+        self.share_ = duplicate_share(L) if self.dedupe_labelers else np.ones(self.m_)
+        self._coverage = np.count_nonzero(L >= 0, axis=0) / len(L)
+        X, cnt = indicator(U, self.k), cnt.astype(float)
+        counts = self._class_votes(X)
+        total = counts.sum(axis=1, keepdims=True)
+        start = self.class_prior if self.class_prior is not None else np.full(self.k, 1.0 / self.k)
+        T = np.where(total > 0, counts / np.where(total > 0, total, 1.0), start)
+        unvoted = (counts == 0).astype(float)
+        prev = None
+        with blas_single_thread():
+            for it in range(1, self.max_iter + 1):
+                params = self._m_step(X, unvoted, T, cnt)
+                flat = np.concatenate([p.ravel() for p in params if p is not None])
+                if prev is not None and np.abs(flat - prev).max() < self.tol:
+                    break
+                prev = flat
+                T = self._posterior(X, unvoted, *params)
+        self.n_iter_ = it
+        self.class_balance_, self.theta_, self.absent_ = params
+        return self
+
+    def _class_votes(self, X) -> np.ndarray:
+        """(n, k) votes per class, each labeler counted by its share."""
+        return np.asarray(X @ np.kron(self.share_[:, None], np.eye(self.k)))
+
+    def _m_step(self, X, unvoted: np.ndarray, T: np.ndarray, cnt: np.ndarray):
+        """(balance, theta[j, l, y], abstain factors): P(vote = l | y) and, by mode, P(labeler j
+        abstains | y) as (m, k), P(no vote for class c | y) as (k, k), or None; with ``none``
+        theta is P(vote = l | voted, y)."""
+        k, m, s = self.k, self.m_, self.smoothing
+        weighted = T * cnt[:, None]
+        mass = weighted.sum(axis=0)
+        pi = self.class_prior if self.class_prior is not None else np.maximum(mass, 1e-12) / max(mass.sum(), 1e-12)
+        N = np.asarray(X.T @ weighted).reshape(m, k, k)  # [j, vote, class], votes only
+        prior = np.full((k, k), (1.0 - self.prec_init) / (k - 1))
+        np.fill_diagonal(prior, self.prec_init)
+        voted = N.sum(axis=1)  # (m, k)
+        q = (N + s + self.accuracy_prior * prior) / (voted[:, None, :] + k * s + self.accuracy_prior)
+        if self.abstains == "none":
+            return pi, q, None
+        p_vote = (voted + s) / (np.maximum(mass[None, :], voted) + 2 * s)
+        if self.abstains == "labeler":
+            return pi, p_vote[:, None, :] * q, 1.0 - p_vote
+        unvoted_mass = np.asarray(unvoted.T @ weighted)  # [class without votes, y]
+        return pi, p_vote[:, None, :] * q, (unvoted_mass + s) / (mass[None, :] + 2 * s)
+
+    def _posterior(self, X, unvoted: np.ndarray, pi: np.ndarray, theta: np.ndarray,
+                   absent: np.ndarray | None) -> np.ndarray:
+        """P(y | row) ∝ pi × ∏ vote factors^share × abstain factors^abstain_weight."""
+        share, g = self.share_[:, None, None], self.abstain_weight
+        logt = np.log(np.maximum(theta, 1e-300)) * share
+        base = np.log(np.maximum(pi, 1e-300))
+        if self.abstains == "labeler":  # X holds votes only: start from "all abstain", swap in votes
+            log_ab = np.log(np.maximum(absent, 1e-300)) * share[:, :, 0] * g
+            base = base + log_ab.sum(axis=0)
+            logt = logt - log_ab[:, None, :]
+        logits = np.asarray(X @ logt.reshape(-1, self.k)) + base
+        if self.abstains == "class":
+            logits += unvoted @ (g * np.log(np.maximum(absent, 1e-300)))
+        return softmax(logits)
+
+    def predict_proba(self, L: Any, W: Any = None) -> np.ndarray:
+        L, _ = self._check(L, W)
+        U, inv, _ = dedupe_rows(L)
+        X = indicator(U, self.k)
+        unvoted = (self._class_votes(X) == 0).astype(float)
+        with blas_single_thread():
+            P = self._posterior(X, unvoted, self.class_balance_, self.theta_, self.absent_)
+        return self._fill_empty(P[inv], L)
+
+    def labeler_accuracy(self) -> np.ndarray:
+        """P(vote = y | voted), averaged over the estimated class balance."""
+        self._require_fitted()
+        return accuracy_from_mu(self.theta_, self.class_balance_, self._coverage)

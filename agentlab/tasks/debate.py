@@ -1,0 +1,138 @@
+"""`debate`: debaters argue a judgment turn by turn, a judge alone decides (METHODS.md §5, VHD11K).
+
+With gold, the debate is scored against a single-prompt judge on the same model (same definition
+and examples, no debate): the baseline a debate has to beat to be worth its calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import Field, field_validator
+
+from agentlab.debate.config import DebateSettings, yaml_words
+from agentlab.debate.run import Debate, Outcome
+from agentlab.debate.score import agreement, consistent, position_bias
+from agentlab.errors import ConfigError
+from agentlab.tasks.base import TASKS, Task, TaskConfig
+
+METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "kappa", "coverage")
+
+
+class DebateConfig(TaskConfig, DebateSettings):
+    """Multi-agent debate annotation: fixed speaking order, N rounds, then the judge decides alone."""
+
+    type: Literal["debate"] = "debate"
+    baseline: Optional[bool] = Field(
+        None, description="Also run the single-prompt judge (same model, definition and examples; no debate). Default: when `eval.gold` is set.")
+    gold_map: Optional[dict[str, str]] = Field(
+        None, description="Gold value -> choice when gold uses other names, e.g. `{spam: yes, ham: no}` (default: the same names).")
+
+    _words = field_validator("gold_map", mode="before")(classmethod(lambda cls, v: yaml_words(v)))
+
+
+@TASKS.register("debate")
+class DebateTask(Task):
+    """Rows -> decision, category, reason, transcript (and the swapped-order and single-judge decisions)."""
+
+    config_cls = DebateConfig
+
+    def run(self, ctx, rows):
+        c: DebateConfig = self.config
+        self._check_gold(ctx)
+        debate = Debate(c, ctx, len(rows))
+        debate.check_rows(rows)
+        self._caveats(ctx)
+        main = debate.run(rows, c.debaters, "debate")
+        swapped = debate.run(rows, c.debaters[::-1], "debate (swapped order)") if c.swap_sides else None
+        base = None
+        if self._baseline(ctx):
+            base = [v.decision for v in debate.judge(rows, [[] for _ in rows], "single judge", detail=False)]
+        self.results = (main, swapped, base)
+        self._summary(ctx, debate, main, swapped)
+        return [self._row(r, i, main, swapped, base, debate.usage[i]) for i, r in enumerate(rows)]
+
+    def _baseline(self, ctx) -> bool:
+        return self.config.baseline if self.config.baseline is not None else ctx.gold is not None
+
+    def _row(self, row, i, main: list[Outcome], swapped, base, usage) -> dict[str, Any]:
+        o = main[i]
+        out = dict(row)
+        out.update(decision=o.decision, category=o.category, reason=o.reason, transcript=[t.as_dict() for t in o.transcript],
+                   decision_source=o.source, refused_by=o.refused_by, judge_decision=o.verdict.decision,
+                   judge_confidence=o.verdict.confidence, judge_raw=o.verdict.raw)
+        errors = o.errors
+        if swapped is not None:
+            s = swapped[i]
+            out.update(decision_swapped=s.decision, position_consistent=consistent(o.decision, s.decision),
+                       transcript_swapped=[t.as_dict() for t in s.transcript])
+            errors += [f"swapped {e}" for e in s.errors]
+        if base is not None:
+            out["single_judge_decision"] = base[i]
+        out["tokens"] = {"prompt": usage[0], "completion": usage[1]}
+        out["_error"] = "; ".join(errors) or None
+        return out
+
+    # -- gold ------------------------------------------------------------------------------
+    def _gold_choice(self, value: Any) -> Optional[str]:
+        if value is None:
+            return None
+        key = str(value).strip().lower()
+        mapping = {str(k).strip().lower(): v for k, v in (self.config.gold_map or {}).items()}
+        target = mapping.get(key, key)
+        return next((ch for ch in self.config.answer.choices if ch.lower() == str(target).lower()), None)
+
+    def _check_gold(self, ctx) -> None:
+        """Fail before any call when no gold value names a choice (a missing gold_map)."""
+        c = self.config
+        for k, v in (c.gold_map or {}).items():
+            if v not in c.answer.choices:
+                raise ConfigError(f"task.gold_map maps {k!r} to {v!r}, which is not one of the choices {c.answer.choices}")
+        if ctx.gold and all(self._gold_choice(g) is None for g in ctx.gold):
+            seen = sorted({str(g) for g in ctx.gold})[:5]
+            raise ConfigError(f"no gold value ({', '.join(seen)}) is one of the choices {c.answer.choices}; "
+                              f"map them with `task.gold_map`, e.g. {{{seen[0]}: {c.answer.choices[0]}}}")
+
+    # -- reporting -------------------------------------------------------------------------
+    def _caveats(self, ctx) -> None:
+        names = {ctx.resolve_model(d.model) for d in self.config.debaters}
+        embedded = sorted(n for n in names if getattr(ctx.model_configs[n], "backend", None) == "embedded")
+        if embedded:
+            ctx.caveats.append(
+                f"Debaters run on the embedded model ({', '.join(embedded)}; SmolLM2-135M unless model_path says otherwise), "
+                "which is weak at arguing: its turns are often generic or off-topic, so the debate adds little or negative "
+                "signal. Compare metrics.debate with metrics.single_judge, and use a stronger model for real annotation.")
+
+    def _summary(self, ctx, debate: Debate, main: list[Outcome], swapped) -> None:
+        c = self.config
+        order = " → ".join(d.role for d in c.debaters)
+        refused = sum(o.source == "refusal" for o in main)
+        undecided = sum(o.decision is None for o in main)
+        ctx.metrics["debate_run"] = {"rounds": c.rounds, "speakers": [d.role for d in c.debaters], "judge_mode": debate.mode,
+                                     "decided_by_refusal": refused, "undecided": undecided,
+                                     "examples": len(debate.examples)}
+        ctx.report += ["## Debate", f"Speaking order per round: {order}; {c.rounds} round(s); judge `{c.judge.model}` "
+                       f"({debate.mode}); {len(debate.examples)} in-context example(s).",
+                       f"Rows decided by a debater's refusal: {refused}; undecided (judge failed or unparsable): {undecided}.", ""]
+        if swapped is not None:
+            pb = position_bias([o.decision for o in main], [o.decision for o in swapped])
+            ctx.metrics["position_bias"] = pb
+            rate = "n/a" if pb["rate"] is None else f"{pb['rate']:.4f}"
+            ctx.report += [f"Position bias (speaking order reversed): {pb['changed']} of {pb['n']} rows changed decision "
+                           f"(rate {rate}).", ""]
+
+    def evaluate(self, ctx, rows):
+        """metrics.debate / .single_judge / .debate_swapped: accuracy, precision, recall, F1, kappa vs gold."""
+        a = self.config.answer
+        gold = [self._gold_choice(g) for g in ctx.gold]
+        main, swapped, base = self.results
+        out: dict[str, Any] = {"debate": agreement(gold, [o.decision for o in main], a.choices, a.positive_choice)}
+        if swapped is not None:
+            out["debate_swapped"] = agreement(gold, [o.decision for o in swapped], a.choices, a.positive_choice)
+        if base is not None:
+            out["single_judge"] = agreement(gold, base, a.choices, a.positive_choice)
+        fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+        lines = [f"| {name} | " + " | ".join(fmt(m[k]) for k in METRIC_KEYS) + f" | {m['n']} |" for name, m in out.items()]
+        ctx.report += ["## Debate vs single judge (gold)", f"Positive choice: `{a.positive_choice}`.", "",
+                       "| annotator | " + " | ".join(METRIC_KEYS) + " | n |", "|---|" + "---|" * (len(METRIC_KEYS) + 1), *lines, ""]
+        return out

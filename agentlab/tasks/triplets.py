@@ -1,0 +1,250 @@
+"""`triplets`: scene-graph triplets from captions or images, aligned to a vocabulary (LLM4SGG, METHODS.md §3).
+
+Per caption row: extract with each chain (direct, paraphrase-then-extract), take the union, align
+every entity and predicate to the vocabulary once per run (rules, LLM, embeddings), drop what did
+not align, keep the globally rarest predicate per (subject, object), dedupe. Per image (rows
+grouped by `source.group_by`): the union of its captions, finalised the same way, in
+`images.jsonl`; the alignment table in `alignment.json`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import Field, field_validator
+
+from agentlab.config import StrictModel
+from agentlab.errors import ConfigError
+from agentlab.tasks.base import TASKS, Task, TaskConfig
+from agentlab.triplets.text import as_dicts, from_dicts, parse_gold, unique
+
+log = logging.getLogger("agentlab")
+GOLD_FORMATS = ("factual", "json")
+EMBEDDED_CAVEAT = ("The embedded SmolLM2-135M cannot write scene-graph triplets well: expect wrong subjects, "
+                   "adjectives as predicates and hallucinated objects. Use it to check the pipeline, not for data; "
+                   "point `task.model` at a stronger model for real labels.")
+
+
+class VocabularyConfig(StrictModel):
+    """Target vocabulary files (one class a line); a kind left out is open (terms pass through cleaned)."""
+
+    entities: Optional[str] = Field(None, description="File of entity classes, e.g. VG150's 150 objects.")
+    predicates: Optional[str] = Field(None, description="File of predicate classes, e.g. VG150's 50 relations.")
+
+
+class AlignConfig(StrictModel):
+    """How free-text terms are mapped to the vocabulary (after the rule pass, which always runs)."""
+
+    llm: bool = Field(True, description="Ask a model to choose the closest vocabulary item (or none) for terms the rules left open.")
+    mode: Literal["auto", "options", "choice"] = Field(
+        "auto", description="options = score every item by log-likelihood (one call per term); choice = JSON answer "
+        "for a batch of terms; auto = options where the backend scores options, else choice.")
+    model: Optional[str] = Field(None, description="Model for alignment (default: the task's model).")
+    prompt: str = Field("prompts/triplets/align.jinja", description="Alignment template.")
+    batch_size: int = Field(10, ge=1, description="Terms per request in choice mode.")
+    embedding_fallback: Optional[float] = Field(
+        None, ge=-1, le=1, description="Cosine threshold of the MiniLM nearest-neighbour fallback for terms still "
+        "unaligned (also used to align gold for evaluation); null = off.")
+    embedding_model: str = Field("minilm", description="`minilm` (offline) or a local sentence-transformers folder.")
+
+
+class TripletsConfig(TaskConfig):
+    """Scene-graph triplets (subject, predicate, object) from captions or images."""
+
+    type: Literal["triplets"] = "triplets"
+    model: str = Field("default", description="Model name under `models:` for extraction (and alignment, unless align.model).")
+    chains: list[Literal["direct", "paraphrase"]] = Field(
+        ["direct", "paraphrase"], description="Extraction chains whose union is kept: `direct` and/or `paraphrase` "
+        "(paraphrase the caption, or describe the image, then extract).")
+    vocabulary: Optional[VocabularyConfig] = Field(None, description="Target vocabulary; open vocabulary when absent.")
+    align: AlignConfig = Field(default_factory=AlignConfig, description="Alignment to the vocabulary.")
+    fine_grained_predicates: bool = Field(True, description="Per (subject, object) keep only the globally least frequent predicate.")
+    reasoning: bool = Field(True, description="Chain of thought: the answer starts with one sentence of reasoning.")
+    constrained: bool = Field(
+        True, description="Constrain extraction answers to the JSON schema (grammar / structured output), with one retry. "
+        "false: parse and json-repair the free answer, no retry (llama.cpp grammars make the embedded model ~3x slower, "
+        "and the few-shot prompt already yields JSON).")
+    image_field: Optional[str] = Field(None, description="Column with an image path or URL: extract from the image (needs a backend with image support).")
+    extract_prompt: str = Field("prompts/triplets/extract.jinja", description="Extraction template (few-shot chain of thought).")
+    paraphrase_prompt: str = Field("prompts/triplets/paraphrase.jinja", description="Paraphrase template (paraphrase chain, text).")
+    describe_prompt: str = Field("prompts/triplets/describe.jinja", description="Describe-the-image template (paraphrase chain, images).")
+    max_tokens: int = Field(256, ge=16, description="Max tokens of an extraction answer.")
+    paraphrase_max_tokens: int = Field(64, ge=8, description="Max tokens of a paraphrase or description.")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
+    seed: Optional[int] = Field(None, description="Sampling seed (default: the recipe seed).")
+
+    @field_validator("chains")
+    @classmethod
+    def _chains(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("needs at least one chain: direct and/or paraphrase")
+        if len(set(v)) != len(v):
+            raise ValueError(f"chains repeat: {v}")
+        return v
+
+
+@TASKS.register("triplets")
+class TripletsTask(Task):
+    """Captions (or images) in, scene-graph triplets out: one row per caption, one graph per image."""
+
+    config_cls = TripletsConfig
+
+    def __init__(self, config: TripletsConfig):
+        super().__init__(config)
+        self.vocabs: dict[str, Any] = {}
+        self.aligner: Any = None
+
+    # -- setup ----------------------------------------------------------------------------------
+    def _resolve(self, ctx, path: str) -> Path:
+        return ctx.recipe.resolve(path) if ctx.recipe is not None else Path(path)
+
+    def _check(self, ctx) -> None:
+        """Fail before any call: a text-only backend with image_field, an unknown gold format."""
+        cfg = self.config
+        if cfg.image_field is not None and "images" not in ctx.backend(cfg.model).capabilities:
+            name = ctx.resolve_model(cfg.model)
+            backend = ctx.model_configs[name].backend
+            raise ConfigError(f"task.image_field is set but model {name!r} (backend {backend!r}) does not accept images; "
+                              "use an OpenAI-compatible VLM (backend: openai with a vision model) or vllm with a multimodal model")
+        fmt = self._gold_format(ctx)
+        if fmt is not None and fmt not in GOLD_FORMATS:
+            raise ConfigError(f"eval.format {fmt!r} is not a triplet format; use one of: {', '.join(GOLD_FORMATS)}")
+
+    @staticmethod
+    def _gold_format(ctx) -> Optional[str]:
+        ev = getattr(ctx.recipe, "eval", None) if ctx.recipe is not None else None
+        return getattr(ev, "format", None) if ev is not None else None
+
+    def _load_vocabs(self, ctx) -> dict[str, Any]:
+        from agentlab.triplets.align import Vocabulary
+
+        voc = self.config.vocabulary
+        files = {"entity": voc.entities, "predicate": voc.predicates} if voc else {}
+        return {kind: Vocabulary.from_file(self._resolve(ctx, f), kind) for kind, f in files.items() if f}
+
+    def _make_aligner(self, ctx):
+        from agentlab.triplets.align import Aligner
+        from agentlab.triplets.choose import LLMChooser
+
+        a = self.config.align
+        chooser = None
+        if a.llm and self.vocabs:
+            seed = self.config.seed if self.config.seed is not None else ctx.seed
+            chooser = LLMChooser(ctx, a.model or self.config.model, ctx.load_prompt(a.prompt), a.mode, a.batch_size, seed=seed)
+        return Aligner(self.vocabs, chooser, a.embedding_fallback, a.embedding_model)
+
+    def _caveats(self, ctx) -> None:
+        for name in {self.config.model, self.config.align.model or self.config.model}:
+            cfg = ctx.model_configs.get(ctx.resolve_model(name))
+            if cfg is not None and cfg.backend == "embedded" and getattr(cfg, "model_path", None) is None:
+                if EMBEDDED_CAVEAT not in ctx.caveats:
+                    ctx.caveats.append(EMBEDDED_CAVEAT)
+
+    # -- run ------------------------------------------------------------------------------------
+    def run(self, ctx, rows):
+        from agentlab.triplets.extract import Extractor
+
+        cfg = self.config
+        self._check(ctx)
+        self.vocabs = self._load_vocabs(ctx)
+        self._caveats(ctx)
+        prompts = {"extract": ctx.load_prompt(cfg.extract_prompt)}
+        if "paraphrase" in cfg.chains:
+            key, path = ("describe", cfg.describe_prompt) if cfg.image_field else ("paraphrase", cfg.paraphrase_prompt)
+            prompts[key] = ctx.load_prompt(path)
+        base = self._resolve(ctx, ctx.recipe.source.path).parent if ctx.recipe is not None else None
+        chains = Extractor(ctx, cfg, prompts, base).run(rows)
+        union = [unique(t for c in chains.values() for t in c.triplets[i]) for i in range(len(rows))]
+        self.aligner = self._make_aligner(ctx)
+        self.aligner.align_all(union)
+        return self._finish(ctx, rows, chains, union)
+
+    def _finish(self, ctx, rows, chains, union):
+        from agentlab.triplets.finalise import finalise, image_graphs, predicate_counts
+        from agentlab.triplets.metrics import predicate_distribution
+
+        mapped = [unique(self.aligner.map(ts)) for ts in union]  # counts below are per caption, not per chain
+        counts = predicate_counts(mapped) if self.config.fine_grained_predicates else None
+        aligned = [finalise(ts, counts) for ts in mapped]
+        group = ctx.recipe.source.group_by if ctx.recipe is not None else None
+        keys = [r.get(group) if group else r.get("id", i) for i, r in enumerate(rows)]
+        images = image_graphs(keys, [r.get("id", i) for i, r in enumerate(rows)], mapped, counts)
+        vocab = self.vocabs.get("predicate")
+        ctx.metrics["alignment"] = self.aligner.stats()
+        ctx.metrics["predicate_distribution"] = predicate_distribution(aligned, vocab.names if vocab else None)
+        ctx.metrics["images"] = {"images": len(images), "with_triplets": sum(bool(g["triplets"]) for g in images),
+                                 "triplets": sum(len(g["triplets"]) for g in images)}
+        ctx.metrics["extraction"] = {n: {"failed_rows": c.failed, "triplets": sum(map(len, c.triplets))} for n, c in chains.items()}
+        self._save(ctx, images)
+        ctx.report += self._report(ctx, images)
+        return [self._row(r, i, chains, union, aligned) for i, r in enumerate(rows)]
+
+    def _row(self, row, i, chains, union, aligned) -> dict[str, Any]:
+        out = dict(row)
+        out["triplets"] = as_dicts(union[i])
+        out["triplets_aligned"] = as_dicts(aligned[i])
+        out["triplets_by_chain"] = {n: as_dicts(c.triplets[i]) for n, c in chains.items()}
+        if "paraphrase" in chains:
+            out["paraphrase"] = chains["paraphrase"].texts[i]
+        out["_raw"] = {n: c.raw[i] for n, c in chains.items()}
+        errors = [f"{n}: {c.errors[i]}" for n, c in chains.items() if c.errors[i]]
+        out["_error"] = "; ".join(errors) if errors else None
+        return out
+
+    def _save(self, ctx, images) -> None:
+        if ctx.run_dir is None:
+            return
+        ctx.run_dir.write_jsonl("images.jsonl", images)
+        ctx.run_dir.write_json("alignment.json", {"stats": self.aligner.stats(), **self.aligner.as_json()})
+        ctx.artifacts.update(images="images.jsonl", alignment="alignment.json")
+
+    def _report(self, ctx, images) -> list[str]:
+        m = ctx.metrics
+        lines = ["## Triplets", "", "| chain | triplets | failed rows |", "|---|---|---|"]
+        lines += [f"| {n} | {e['triplets']} | {e['failed_rows']} |" for n, e in m["extraction"].items()]
+        lines += ["", "Alignment (terms decided by each pass):", "", "| kind | terms | aligned | by pass |", "|---|---|---|---|"]
+        for kind, s in m["alignment"].items():
+            passes = ", ".join(f"{k} {v}" for k, v in s.items() if k not in ("terms", "aligned"))
+            lines.append(f"| {kind} | {s['terms']} | {s['aligned']} | {passes} |")
+        dist = m["predicate_distribution"]
+        covered = (f"; {dist['vocabulary_covered']} of {dist['vocabulary_size']} vocabulary predicates have examples"
+                   if "vocabulary_size" in dist else "")
+        top = ", ".join(f"{p} {n}" for p, n in list(dist["counts"].items())[:10])
+        lines += ["", f"Aligned triplets: {dist['triplets']} over {dist['predicates_used']} predicates{covered}. "
+                  f"Most frequent: {top or '-'}.", "",
+                  f"Images: {m['images']['images']} ({m['images']['with_triplets']} with at least one triplet) in `images.jsonl`; "
+                  "alignment table in `alignment.json`.", ""]
+        return lines
+
+    # -- evaluate -------------------------------------------------------------------------------
+    def evaluate(self, ctx, rows):
+        """P/R/F1 against gold triplets: as extracted (after lemmatising), and after alignment.
+
+        Gold is aligned by the rule pass and the embedding fallback only (never the LLM), so the
+        aligned score does not depend on which model ran.
+        """
+        from agentlab.triplets.align import Aligner
+        from agentlab.triplets.finalise import finalise
+        from agentlab.triplets.metrics import prf_table, triplet_prf
+
+        fmt = self._gold_format(ctx)
+        gold = [parse_gold(g, fmt) for g in ctx.gold or []]
+        if not any(gold):
+            ctx.caveats.append("no gold triplets could be read from the gold column; nothing was measured")
+            return {}
+        a = self.config.align
+        gold_aligner = Aligner(self.vocabs, None, a.embedding_fallback, a.embedding_model)
+        gold_aligner.align_all(gold)
+        gold_aligned = [finalise(gold_aligner.map(g)) for g in gold]
+        out = {
+            "triplets": triplet_prf([from_dicts(r["triplets"]) for r in rows], gold),
+            "triplets_aligned": triplet_prf([from_dicts(r["triplets_aligned"]) for r in rows], gold_aligned),
+        }
+        out["triplets_aligned"]["gold_alignable"] = round(sum(map(len, gold_aligned)) / max(1, sum(map(len, gold))), 4)
+        ctx.report += ["## Triplets vs gold", "",
+                       *prf_table({"extracted (lemmatised)": out["triplets"], "aligned to vocabulary": out["triplets_aligned"]}), "",
+                       f"{out['triplets_aligned']['gold_alignable']:.1%} of gold triplets align to the vocabulary "
+                       "(rules and embeddings only); the aligned scores count only those.", ""]
+        return out

@@ -1,0 +1,50 @@
+"""Triplet metrics: micro precision / recall / F1 over rows, and the predicate distribution."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Iterable, Optional
+
+from agentlab.triplets.text import Triplet, triplet_key
+
+
+def triplet_prf(predicted: list[Iterable[Triplet]], gold: list[Iterable[Triplet]], lemmatise: bool = True) -> dict[str, Any]:
+    """Micro P/R/F1 of per-row triplet sets (exact match; after lemmatising each part when asked).
+
+    Each row's predictions and gold are sets (duplicates count once). Empty predictions give
+    precision 0 by convention only when nothing at all was predicted.
+    """
+    if len(predicted) != len(gold):
+        raise ValueError(f"{len(predicted)} predicted rows for {len(gold)} gold rows")
+    norm = triplet_key if lemmatise else (lambda t: t)
+    tp = n_pred = n_gold = 0
+    for p, g in zip(predicted, gold):
+        ps, gs = {norm(t) for t in p}, {norm(t) for t in g}
+        tp += len(ps & gs)
+        n_pred += len(ps)
+        n_gold += len(gs)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "true_positives": tp, "predicted": n_pred, "gold": n_gold, "rows": len(gold)}
+
+
+def predicate_distribution(triplet_lists: Iterable[Iterable[Triplet]], vocabulary: Optional[list[str]] = None) -> dict[str, Any]:
+    """How many triplets each predicate got and how many vocabulary predicates got any."""
+    counts = Counter(p for ts in triplet_lists for _, p, _ in ts)
+    out: dict[str, Any] = {"triplets": sum(counts.values()), "predicates_used": len(counts),
+                           "counts": dict(counts.most_common())}
+    if vocabulary is not None:
+        out["vocabulary_size"] = len(vocabulary)
+        out["vocabulary_covered"] = sum(1 for v in vocabulary if counts[v])
+    return out
+
+
+def prf_table(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown lines: one row per named P/R/F1 result."""
+    lines = ["| | precision | recall | F1 | predicted | gold | matched |", "|---|---|---|---|---|---|---|"]
+    for name, m in rows.items():
+        lines.append(f"| {name} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | "
+                     f"{m['predicted']} | {m['gold']} | {m['true_positives']} |")
+    return lines
