@@ -95,6 +95,7 @@ class RunDir:
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, p)
         return p
 
@@ -105,6 +106,12 @@ class RunDir:
     def write_json(self, rel: str, obj: Any) -> Path:
         """Atomically write pretty JSON."""
         return self.write_text(rel, json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _json_default(o: Any) -> Any:

@@ -13,7 +13,7 @@
 
 Reports wall time and peak resident memory (resource.getrusage: the process peak so far) per step.
 
-    .venv/bin/python benchmarks/distill.py [--data-dir ../shared/data/wrench] [--epochs 3] [--json out.json]
+    .venv/bin/python benchmarks/distill.py [--data-dir ../shared/data/wrench] [--threads 1] [--variants soft,gold,hard] [--json out.json]
 """
 
 from __future__ import annotations
@@ -92,9 +92,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "wrench")
     ap.add_argument("--label-model", default="dawid_skene")
-    ap.add_argument("--epochs", type=float, default=3)
+    ap.add_argument("--epochs", type=float, default=2)
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--variants", default="soft,gold", help="comma list of: soft, hard, gold")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 is faster on a busy machine)")
@@ -120,7 +120,8 @@ def main() -> None:
     results: dict = {
         "data": {"train": len(tr_texts), "test": len(te_texts), "classes": classes},
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()},
-        "label_model": {"name": args.label_model, "test_accuracy": round(lm_scores["accuracy"], 4),
+        "label_model": {"name": args.label_model, "code_sha256": _sha256(REPO / "agentlab" / "labeling" / "aggregators.py"),
+                        "test_accuracy": round(lm_scores["accuracy"], 4),
                         "test_macro_f1": round(lm_scores["macro_f1"], 4),
                         "train_label_accuracy_covered": round(train_label_acc, 4),
                         "seconds": round(time.perf_counter() - t0, 2)},
@@ -145,6 +146,13 @@ def main() -> None:
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _sha256(path: Path) -> str:
+    """First 12 hex digits of a file's sha256 (which label-model code produced the labels)."""
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def print_table(r: dict) -> None:

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     raw = Llama(model_path=str(path), n_ctx=args.n_ctx, n_threads=threads, n_threads_batch=threads,
                 n_gpu_layers=0, verbose=False, seed=0)
     sides = {"raw": (call_raw, raw), "agentlab": (call_agentlab, backend)}
-    for name, (fn, obj) in sides.items():  # warm-up: first-call costs stay out of the timings
+    for fn, obj in sides.values():  # warm-up: first-call costs stay out of the timings
         fn(obj, PROMPTS[0], 4)
 
     # Per prompt, the two sides run back to back, taking turns to go first, so load from other

@@ -143,7 +143,7 @@ class VLLMBackend(Backend):
                 continue
             with self._lock:
                 batch = run([requests[i] for i in idx])
-            for i, res in zip(idx, batch):
+            for i, res in zip(idx, batch, strict=True):
                 res.cost_usd = self.cost(res.prompt_tokens, res.completion_tokens)
                 results[i] = res
                 if on_result:
@@ -176,7 +176,7 @@ class VLLMBackend(Backend):
         def call(idx: list[int]) -> list[Any]:
             return self.llm.chat([reqs[j].messages for j in idx], sampling_params=[params[j] for j in idx], use_tqdm=False)
 
-        out.update(zip(ok, _isolate(call, ok)))
+        out.update(zip(ok, _isolate(call, ok), strict=True))
         return [out[j] if isinstance(out[j], ChatResult) else parse_chat(out[j], reqs[j]) for j in range(len(reqs))]
 
     # --- options ----------------------------------------------------------------------------
@@ -216,7 +216,7 @@ class VLLMBackend(Backend):
         def call(idx: list[int]) -> list[Any]:
             return self.llm.generate([prompts[k] for k in idx], sampling_params=params, use_tqdm=False)
 
-        outs = dict(zip(keep, _isolate(call, keep)))
+        outs = dict(zip(keep, _isolate(call, keep), strict=True))
         return [failed.get(j) or _collect(j, reqs[j], spans, outs) for j in range(len(reqs))]
 
     def close(self) -> None:

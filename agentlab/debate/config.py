@@ -35,7 +35,10 @@ class DebaterConfig(StrictModel):
     max_tokens: int = Field(96, ge=8, description="Max tokens of one turn.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
 
-    _words = field_validator("stance", mode="before")(classmethod(lambda cls, v: yaml_words(v)))
+    @field_validator("stance", mode="before")
+    @classmethod
+    def _stance_words(cls, v: Any) -> Any:
+        return yaml_words(v)
 
 
 class JudgeConfig(StrictModel):
@@ -53,6 +56,9 @@ class JudgeConfig(StrictModel):
         "auto", description="options = score the choices by log-likelihood, then ask for category/reason; "
         "json = one structured answer; text = parse 'Yes, <category>' / 'No, <reason>'; auto = the best the backend supports.")
     max_tokens: int = Field(64, ge=8, description="Max tokens of a written judge answer (json/text modes, category/reason).")
+    calibrate: bool = Field(
+        False, description="Options mode: contextual calibration, subtract the choice scores the judge gives when the content "
+        "is 'N/A' (same transcript, definition and examples). Small models lean to one answer; this removes the lean.")
 
 
 class AnswerConfig(StrictModel):
@@ -64,7 +70,10 @@ class AnswerConfig(StrictModel):
     categories: Optional[list[str]] = Field(None, description="Closed list of categories (default: free text).")
     reason: bool = Field(True, description="Ask for a short reason.")
 
-    _words = field_validator("choices", "positive", mode="before")(classmethod(lambda cls, v: yaml_words(v)))
+    @field_validator("choices", "positive", mode="before")
+    @classmethod
+    def _answer_words(cls, v: Any) -> Any:
+        return yaml_words(v)
 
     @field_validator("choices")
     @classmethod
@@ -118,7 +127,10 @@ class DebateSettings(StrictModel):
     frames_field: Optional[str] = Field(None, description="Column with a list of image paths/URLs: a video as numbered frames.")
     modality: Optional[Literal["text", "image", "video"]] = Field(None, description="Word used in prompts; default from the fields set.")
 
-    _words = field_validator("refusal_counts_as", mode="before")(classmethod(lambda cls, v: yaml_words(v)))
+    @field_validator("refusal_counts_as", mode="before")
+    @classmethod
+    def _refusal_words(cls, v: Any) -> Any:
+        return yaml_words(v)
 
     @model_validator(mode="after")
     def _check(self):

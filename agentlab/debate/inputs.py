@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from agentlab.debate.config import AnswerConfig, JudgeConfig
+from agentlab.debate.config import AnswerConfig, JudgeConfig, yaml_words
 from agentlab.debate.parse import match_choice
 from agentlab.errors import ConfigError
 
@@ -68,7 +68,7 @@ def load_examples(ctx: "RunContext", judge: JudgeConfig, answer: AnswerConfig) -
 def _example(obj: Any, answer: AnswerConfig, where: str) -> Example:
     if not isinstance(obj, dict):
         raise ConfigError(f"{where}: expected an object with `text` and `answer`")
-    choice = match_choice(obj.get("answer"), answer.choices)
+    choice = match_choice(yaml_words(obj.get("answer")), answer.choices)
     if choice is None:
         raise ConfigError(f"{where}: answer {obj.get('answer')!r} is not one of the choices {answer.choices}")
     images = obj.get("frames") or ([obj["image"]] if obj.get("image") else [])

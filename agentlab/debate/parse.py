@@ -56,18 +56,15 @@ def _tag(name: str) -> str:
 
 
 def clean_turn(text: Optional[str], speakers: list[str], me: str) -> str:
-    """A debater's turn without its own (echoed) name tag, cut where it starts speaking for someone else."""
+    """A debater's turn without a leading name tag (its own, or one small models copy from the transcript),
+    cut where it goes on to speak as someone (anyone) else."""
     out = (text or "").strip()
-    while True:
-        m = re.match(_tag(me), out, flags=re.IGNORECASE)
-        if not m:
-            break
+    names = [me, *(s for s in speakers if s != me)]
+    lead = re.compile("|".join(f"(?:{_tag(n)})" for n in names), flags=re.IGNORECASE)
+    while (m := lead.match(out)) is not None:
         out = out[m.end():].strip()
-    for other in speakers:
-        m = re.search(rf"(?:^|\n){_tag(other)}", out, flags=re.IGNORECASE)
-        if m:
-            out = out[: m.start()]
-    return out.strip()
+    later = re.search(rf"\n(?:{lead.pattern})", out, flags=re.IGNORECASE)
+    return (out[: later.start()] if later else out).strip()
 
 
 def match_choice(value: Optional[str], choices: list[str]) -> Optional[str]:

@@ -15,7 +15,13 @@ from pydantic import create_model
 from agentlab.backends.base import ChatRequest, image_error
 from agentlab.debate.config import DebaterConfig, DebateSettings
 from agentlab.debate.inputs import Example, load_definition, load_examples, verdict_text
-from agentlab.debate.parse import clean_turn, is_refusal, limit_reasons, match_choice, parse_verdict
+from agentlab.debate.parse import (
+    clean_turn,
+    is_refusal,
+    limit_reasons,
+    match_choice,
+    parse_verdict,
+)
 from agentlab.errors import ConfigError
 from agentlab.media import user_message
 from agentlab.prompts import Prompt
@@ -207,7 +213,7 @@ class Debate:
         return Turn(d.role, text, refused=is_refusal(ans.value, self.s.refusal_phrases))
 
     def _outcome(self, transcript: list[Turn], verdict: Verdict) -> Outcome:
-        refused = [t.speaker for t in transcript if t.refused]
+        refused = list(dict.fromkeys(t.speaker for t in transcript if t.refused))
         vote = self.s.refusal_vote
         if refused and vote is not None:
             return Outcome(transcript, verdict, vote, "refusal", refused)
@@ -218,7 +224,10 @@ class Debate:
         """The judge's verdict per row (an empty transcript = the single-prompt judge, no debate)."""
         msgs = [self._judge_messages(r, t) for r, t in zip(rows, transcripts)]
         if self.mode == "options":
-            verdicts = self._judge_options(msgs, tag)
+            blank = None
+            if self.s.judge.calibrate:
+                blank = [self._judge_messages(self._blank(r), t) for r, t in zip(rows, transcripts)]
+            verdicts = self._judge_options(msgs, tag, blank)
             if detail and self.detail_prompt is not None:
                 self._judge_detail(msgs, verdicts, tag)
             return verdicts
@@ -247,11 +256,23 @@ class Debate:
             return "Answer " + " or ".join([first, *rest]) + "."
         return "Answer with one word: " + " or ".join(cap(c) for c in a.choices) + "."
 
-    def _judge_options(self, msgs: list[list[dict[str, Any]]], tag: str) -> list[Verdict]:
+    def _blank(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with its content replaced by 'N/A' (and no images): the content-free input for calibration."""
+        s = self.s
+        return {**row, s.text_field: "N/A", **{f: None for f in (s.image_field, s.frames_field) if f}}
+
+    def _judge_options(self, msgs: list[list[dict[str, Any]]], tag: str, blank: Optional[list] = None) -> list[Verdict]:
         choices = self.s.answer.choices
         words = {c: sorted({c, cap(c)}) for c in choices}
         options = [w for ws in words.values() for w in ws]
         reqs = [ChatRequest(messages=m, options=options, seed=self.ctx.seed) for m in msgs]
+        base: list[Optional[list[float]]] = [None] * len(msgs)
+        if blank is not None:
+            breqs = [ChatRequest(messages=m, options=options, seed=self.ctx.seed) for m in blank]
+            for i, res in enumerate(self.ctx.call(self.s.judge.model, breqs, f"{tag} (calibration)")):
+                self._add(i, res)
+                if res.ok and res.option_logprobs:
+                    base[i] = [_logsumexp([res.option_logprobs.get(w, -1e9) for w in words[c]]) for c in choices]
         out = []
         for i, res in enumerate(self.ctx.call(self.s.judge.model, reqs, tag)):
             self._add(i, res)
@@ -259,6 +280,8 @@ class Debate:
                 out.append(Verdict(None, raw=res.text, error=res.error or "no option scores"))
                 continue
             scores = [_logsumexp([res.option_logprobs.get(w, -1e9) for w in words[c]]) for c in choices]
+            if base[i] is not None:
+                scores = [x - b for x, b in zip(scores, base[i])]
             top = max(scores)
             probs = [math.exp(s - top) for s in scores]
             best = max(range(len(choices)), key=lambda k: probs[k])

@@ -29,7 +29,7 @@ def agreement(gold: list[Optional[str]], pred: list[Optional[str]], choices: lis
     p = np.array([idx.get(d, -1) if d is not None else -1 for d in pred], dtype=np.int64)
     known = y >= 0
     y, p = y[known], p[known]
-    n = int(len(y))
+    n = len(y)
     if n == 0:
         return {"accuracy": None, "precision": None, "recall": None, "f1": None, "kappa": None, "coverage": None, "n": 0, "undecided": 0}
     if len(choices) == 2:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from agentlab.debate.config import DebateSettings
+from agentlab.debate.config import DebateSettings, yaml_words
 from agentlab.errors import ConfigError
 from agentlab.labeling.base import ABSTAIN, LABELERS, Labeler, LabelerConfig, Votes
 
@@ -18,6 +18,11 @@ class DebateLabelerConfig(LabelerConfig, DebateSettings):
     type: Literal["debate"] = "debate"
     vote_map: Optional[dict[str, Optional[str]]] = Field(
         None, description="Choice -> class (or null = abstain), e.g. `{yes: spam, no: ham}`. Default: a choice votes the class of the same name.")
+
+    @field_validator("vote_map", mode="before")
+    @classmethod
+    def _vote_map_words(cls, v: Any) -> Any:
+        return yaml_words(v)
 
 
 @LABELERS.register("debate")

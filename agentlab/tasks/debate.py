@@ -28,7 +28,10 @@ class DebateConfig(TaskConfig, DebateSettings):
     gold_map: Optional[dict[str, str]] = Field(
         None, description="Gold value -> choice when gold uses other names, e.g. `{spam: yes, ham: no}` (default: the same names).")
 
-    _words = field_validator("gold_map", mode="before")(classmethod(lambda cls, v: yaml_words(v)))
+    @field_validator("gold_map", mode="before")
+    @classmethod
+    def _gold_map_words(cls, v: Any) -> Any:
+        return yaml_words(v)
 
 
 @TASKS.register("debate")
@@ -111,15 +114,15 @@ class DebateTask(Task):
         ctx.metrics["debate_run"] = {"rounds": c.rounds, "speakers": [d.role for d in c.debaters], "judge_mode": debate.mode,
                                      "decided_by_refusal": refused, "undecided": undecided,
                                      "examples": len(debate.examples)}
-        ctx.report += ["## Debate", f"Speaking order per round: {order}; {c.rounds} round(s); judge `{c.judge.model}` "
-                       f"({debate.mode}); {len(debate.examples)} in-context example(s).",
+        ctx.report += ["## Debate", (f"Speaking order per round: {order}; {c.rounds} round(s); judge `{c.judge.model}` "
+                                     f"({debate.mode}); {len(debate.examples)} in-context example(s)."),
                        f"Rows decided by a debater's refusal: {refused}; undecided (judge failed or unparsable): {undecided}.", ""]
         if swapped is not None:
             pb = position_bias([o.decision for o in main], [o.decision for o in swapped])
             ctx.metrics["position_bias"] = pb
             rate = "n/a" if pb["rate"] is None else f"{pb['rate']:.4f}"
-            ctx.report += [f"Position bias (speaking order reversed): {pb['changed']} of {pb['n']} rows changed decision "
-                           f"(rate {rate}).", ""]
+            ctx.report += [(f"Position bias (speaking order reversed): {pb['changed']} of {pb['n']} rows changed decision "
+                            f"(rate {rate})."), ""]
 
     def evaluate(self, ctx, rows):
         """metrics.debate / .single_judge / .debate_swapped: accuracy, precision, recall, F1, kappa vs gold."""

@@ -138,9 +138,9 @@ class TripletsTask(Task):
     def _caveats(self, ctx) -> None:
         for name in {self.config.model, self.config.align.model or self.config.model}:
             cfg = ctx.model_configs.get(ctx.resolve_model(name))
-            if cfg is not None and cfg.backend == "embedded" and getattr(cfg, "model_path", None) is None:
-                if EMBEDDED_CAVEAT not in ctx.caveats:
-                    ctx.caveats.append(EMBEDDED_CAVEAT)
+            embedded = cfg is not None and cfg.backend == "embedded" and getattr(cfg, "model_path", None) is None
+            if embedded and EMBEDDED_CAVEAT not in ctx.caveats:
+                ctx.caveats.append(EMBEDDED_CAVEAT)
 
     # -- run ------------------------------------------------------------------------------------
     def run(self, ctx, rows):
@@ -212,10 +212,10 @@ class TripletsTask(Task):
         covered = (f"; {dist['vocabulary_covered']} of {dist['vocabulary_size']} vocabulary predicates have examples"
                    if "vocabulary_size" in dist else "")
         top = ", ".join(f"{p} {n}" for p, n in list(dist["counts"].items())[:10])
-        lines += ["", f"Aligned triplets: {dist['triplets']} over {dist['predicates_used']} predicates{covered}. "
-                  f"Most frequent: {top or '-'}.", "",
-                  f"Images: {m['images']['images']} ({m['images']['with_triplets']} with at least one triplet) in `images.jsonl`; "
-                  "alignment table in `alignment.json`.", ""]
+        lines += ["", (f"Aligned triplets: {dist['triplets']} over {dist['predicates_used']} predicates{covered}. "
+                       f"Most frequent: {top or '-'}."), "",
+                  (f"Images: {m['images']['images']} ({m['images']['with_triplets']} with at least one triplet) in "
+                   "`images.jsonl`; alignment table in `alignment.json`."), ""]
         return lines
 
     # -- evaluate -------------------------------------------------------------------------------
@@ -225,9 +225,7 @@ class TripletsTask(Task):
         Gold is aligned by the rule pass and the embedding fallback only (never the LLM), so the
         aligned score does not depend on which model ran.
         """
-        from agentlab.triplets.align import Aligner
-        from agentlab.triplets.finalise import finalise
-        from agentlab.triplets.metrics import prf_table, triplet_prf
+        from agentlab.triplets.metrics import prf_table, score_against_gold
 
         fmt = self._gold_format(ctx)
         gold = [parse_gold(g, fmt) for g in ctx.gold or []]
@@ -235,16 +233,10 @@ class TripletsTask(Task):
             ctx.caveats.append("no gold triplets could be read from the gold column; nothing was measured")
             return {}
         a = self.config.align
-        gold_aligner = Aligner(self.vocabs, None, a.embedding_fallback, a.embedding_model)
-        gold_aligner.align_all(gold)
-        gold_aligned = [finalise(gold_aligner.map(g)) for g in gold]
-        out = {
-            "triplets": triplet_prf([from_dicts(r["triplets"]) for r in rows], gold),
-            "triplets_aligned": triplet_prf([from_dicts(r["triplets_aligned"]) for r in rows], gold_aligned),
-        }
-        out["triplets_aligned"]["gold_alignable"] = round(sum(map(len, gold_aligned)) / max(1, sum(map(len, gold))), 4)
+        out = score_against_gold([from_dicts(r["triplets"]) for r in rows], [from_dicts(r["triplets_aligned"]) for r in rows],
+                                 gold, self.vocabs, a.embedding_fallback, a.embedding_model)
         ctx.report += ["## Triplets vs gold", "",
                        *prf_table({"extracted (lemmatised)": out["triplets"], "aligned to vocabulary": out["triplets_aligned"]}), "",
-                       f"{out['triplets_aligned']['gold_alignable']:.1%} of gold triplets align to the vocabulary "
-                       "(rules and embeddings only); the aligned scores count only those.", ""]
+                       (f"{out['triplets_aligned']['gold_alignable']:.1%} of gold triplets align to the vocabulary "
+                        "(rules and embeddings only); the aligned scores count only those."), ""]
         return out

@@ -74,7 +74,7 @@ class LLMChooser:
 
     def _by_choice(self, vocab: Vocabulary, terms: list[str]) -> dict[str, Alignment]:
         batches = [terms[i:i + self.batch_size] for i in range(0, len(terms), self.batch_size)]
-        choice = Literal[tuple([*vocab.names, NONE])]  # type: ignore[misc]
+        choice = Literal[(*vocab.names, NONE)]  # type: ignore[misc]
         reqs, schemas = [], {}
         for batch in batches:
             n = len(batch)

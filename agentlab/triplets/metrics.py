@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable, Optional
 
-from agentlab.triplets.text import Triplet, triplet_key
+from agentlab.triplets.text import Triplet, triplet_key, unique
 
 
 def triplet_prf(predicted: list[Iterable[Triplet]], gold: list[Iterable[Triplet]], lemmatise: bool = True) -> dict[str, Any]:
@@ -48,3 +48,22 @@ def prf_table(rows: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(f"| {name} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | "
                      f"{m['predicted']} | {m['gold']} | {m['true_positives']} |")
     return lines
+
+
+def score_against_gold(extracted: list[list[Triplet]], aligned: list[list[Triplet]], gold: list[list[Triplet]],
+                       vocabs: dict[str, Any], embedding_threshold: Optional[float] = None,
+                       embedding_model: str = "minilm") -> dict[str, Any]:
+    """`triplets` (extracted vs gold, lemmatised) and `triplets_aligned` (aligned vs gold aligned).
+
+    Gold is aligned by the rule pass and the embedding fallback only, never an LLM, so the
+    aligned score does not depend on the model under test; `gold_alignable` is the share of
+    gold triplets that survive that alignment.
+    """
+    from agentlab.triplets.align import Aligner
+
+    gold_aligner = Aligner(vocabs, None, embedding_threshold, embedding_model)
+    gold_aligner.align_all(gold)
+    gold_aligned = [unique(gold_aligner.map(g)) for g in gold]
+    out = {"triplets": triplet_prf(extracted, gold), "triplets_aligned": triplet_prf(aligned, gold_aligned)}
+    out["triplets_aligned"]["gold_alignable"] = round(sum(map(len, gold_aligned)) / max(1, sum(map(len, gold))), 4)
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from agentlab.distill.base import load_student, make_student
-from tests.distill.distill_data import CLASSES, make_rows, tiny_config
+from tests.distill.distill_data import CLASSES, make_rows, run_snippet, tiny_config
 
 TEXTS = ["loved it, wonderful", "boring and awful", "a movie"]
 
@@ -53,3 +53,5 @@ def test_full_fine_tune_saves_a_plain_model(tmp_path):
     student.train(rows, tiny_config(max_steps=1, eval_split=0, student={"peft": {"method": "none"}}), tmp_path, quiet=True)
     assert (tmp_path / "model.safetensors").is_file() and not (tmp_path / "adapter_config.json").exists()
     assert np.allclose(load_student(tmp_path).predict(TEXTS), student.predict(TEXTS), atol=1e-5)
+    ns = run_snippet((tmp_path / "README.md").read_text())  # plain transformers, no peft
+    assert np.allclose(ns["probs"].numpy(), student.predict(["an example text"]), atol=1e-5)

@@ -60,3 +60,17 @@ def test_trains_on_rows_and_classifies_by_centroids(tmp_path):
     assert np.allclose(load_student(tmp_path).predict(["great fun", "awful mess"]), P, atol=1e-5)
     ns = run_snippet((tmp_path / "README.md").read_text())  # the card's plain sentence-transformers snippet
     assert np.allclose(ns["emb"], student.encode(["a query", "a document"]), atol=1e-4)
+
+
+def test_cached_gist_uses_the_base_model_as_frozen_guide():
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import losses
+
+    from agentlab.distill.bases import resolve_base
+    from agentlab.distill.retriever import _loss
+
+    base = resolve_base("minilm").path
+    model = SentenceTransformer(str(base), device="cpu")
+    loss = _loss("cached_gist", model, base, "cpu", batch=8)
+    assert isinstance(loss, losses.CachedGISTEmbedLoss) and loss.guide is not model and loss.mini_batch_size == 4
+    assert isinstance(_loss("mnrl", model, base, "cpu", 8), losses.MultipleNegativesRankingLoss)

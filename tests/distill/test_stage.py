@@ -64,7 +64,7 @@ def test_without_gold_only_agreement_is_reported(tmp_path):
 
 
 def test_no_labels_is_a_clear_error():
-    with pytest.raises(TrainingError, match="no labels .no `label` / `label_probs` columns.: distill needs a run of the `label` task"):
+    with pytest.raises(TrainingError, match="no labels in the rows .no `label` / `label_probs` columns.: distill needs a run of the `label` task"):
         check_labeled([{"text": "a"}])
     with pytest.raises(TrainingError, match="every row's `label` is None"):
         check_labeled([{"text": "a", "label": None, "label_probs": {}}])
