@@ -73,7 +73,7 @@ _SECRET_KEYS = ("api_key", "apikey", "token", "password", "secret")
 def redact_secrets(obj: Any) -> Any:
     """The recipe with literal secrets replaced (`${VAR}` references are kept: they are not secrets)."""
     if isinstance(obj, dict):
-        return {k: ("***" if isinstance(v, str) and any(s in k.lower() for s in _SECRET_KEYS) and not v.startswith("${") and k != "max_tokens"
+        return {k: ("***" if isinstance(v, str) and any(s in str(k).lower() for s in _SECRET_KEYS) and not v.startswith("${") and k != "max_tokens"
                     else redact_secrets(v)) for k, v in obj.items()}
     if isinstance(obj, list):
         return [redact_secrets(v) for v in obj]

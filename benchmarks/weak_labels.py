@@ -4,7 +4,7 @@
    (zero-shot by log-likelihood, few-shot from the valid split) -> label model accuracy.
 2. SST-2 dev (400 rows, no existing votes): embedded LLM + keywords + embedding labelers -> accuracy.
 
-Usage: python benchmarks/weak_labels.py [--data-dir ../shared/data] [--limit N] [--out /tmp/agentlab-bench]
+Usage: python benchmarks/weak_labels.py [--data-dir ../shared/data] [--limit N] [--sst2-limit N] [--out DIR]
 Prints a table; every number comes from this run.
 """
 
@@ -65,15 +65,16 @@ def run(recipe: dict, out: Path, limit: int | None) -> tuple[dict, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--limit", type=int, default=None, help="Rows per youtube run (default: the whole test split).")
+    ap.add_argument("--sst2-limit", type=int, default=None, help="Rows of SST-2 dev (default: all 400).")
     ap.add_argument("--out", type=Path, default=Path("/tmp/agentlab-bench"))
     args = ap.parse_args()
     os.chdir(REPO)
     rows = []
-    for label, recipe in [("youtube test: 10 LFs", youtube(args.data_dir, False)),
-                          ("youtube test: 10 LFs + embedded LLM", youtube(args.data_dir, True)),
-                          ("sst2 dev: LLM + keywords + embedding", sst2(args.data_dir))]:
-        man, secs = run(recipe, args.out, args.limit)
+    for label, recipe, limit in [("youtube test: 10 LFs", youtube(args.data_dir, False), args.limit),
+                                 ("youtube test: 10 LFs + embedded LLM", youtube(args.data_dir, True), args.limit),
+                                 ("sst2 dev: LLM + keywords + embedding", sst2(args.data_dir), args.sst2_limit)]:
+        man, secs = run(recipe, args.out, limit)
         m = man["metrics"]
         for agg in ("majority", "weighted", "dawid_skene", "metal"):
             if agg in m:

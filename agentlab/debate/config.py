@@ -58,7 +58,7 @@ class JudgeConfig(StrictModel):
     max_tokens: int = Field(64, ge=8, description="Max tokens of a written judge answer (json/text modes, category/reason).")
     calibrate: bool = Field(
         False, description="Options mode: contextual calibration, subtract the choice scores the judge gives when the content "
-        "is 'N/A' (same transcript, definition and examples). Small models lean to one answer; this removes the lean.")
+        "and every turn's text are 'N/A' (same speakers, definition and examples). Small models lean to one answer; this removes the lean.")
 
 
 class AnswerConfig(StrictModel):

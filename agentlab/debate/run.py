@@ -226,7 +226,7 @@ class Debate:
         if self.mode == "options":
             blank = None
             if self.s.judge.calibrate:
-                blank = [self._judge_messages(self._blank(r), t) for r, t in zip(rows, transcripts)]
+                blank = [self._judge_messages(self._blank(r), [Turn(x.speaker, "N/A") for x in t]) for r, t in zip(rows, transcripts)]
             verdicts = self._judge_options(msgs, tag, blank)
             if detail and self.detail_prompt is not None:
                 self._judge_detail(msgs, verdicts, tag)
@@ -257,7 +257,8 @@ class Debate:
         return "Answer with one word: " + " or ".join(cap(c) for c in a.choices) + "."
 
     def _blank(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The row with its content replaced by 'N/A' (and no images): the content-free input for calibration."""
+        """The row with its content replaced by 'N/A' (and no images): with every turn's text also 'N/A', the
+        content-free input of calibration keeps the prompt's shape (examples, speakers) but none of its evidence."""
         s = self.s
         return {**row, s.text_field: "N/A", **{f: None for f in (s.image_field, s.frames_field) if f}}
 

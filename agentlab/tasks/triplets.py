@@ -176,7 +176,8 @@ class TripletsTask(Task):
         ctx.metrics["predicate_distribution"] = predicate_distribution(aligned, vocab.names if vocab else None)
         ctx.metrics["images"] = {"images": len(images), "with_triplets": sum(bool(g["triplets"]) for g in images),
                                  "triplets": sum(len(g["triplets"]) for g in images)}
-        ctx.metrics["extraction"] = {n: {"failed_rows": c.failed, "triplets": sum(map(len, c.triplets))} for n, c in chains.items()}
+        ctx.metrics["extraction"] = {n: {"failed_rows": c.failed, "salvaged_rows": c.salvaged, "triplets": sum(map(len, c.triplets))}
+                                     for n, c in chains.items()}
         self._save(ctx, images)
         ctx.report += self._report(ctx, images)
         return [self._row(r, i, chains, union, aligned) for i, r in enumerate(rows)]
@@ -202,8 +203,9 @@ class TripletsTask(Task):
 
     def _report(self, ctx, images) -> list[str]:
         m = ctx.metrics
-        lines = ["## Triplets", "", "| chain | triplets | failed rows |", "|---|---|---|"]
-        lines += [f"| {n} | {e['triplets']} | {e['failed_rows']} |" for n, e in m["extraction"].items()]
+        lines = ["## Triplets", "", "| chain | triplets | failed rows | salvaged rows |", "|---|---|---|---|"]
+        lines += [f"| {n} | {e['triplets']} | {e['failed_rows']} | {e['salvaged_rows']} |" for n, e in m["extraction"].items()]
+        lines += ["", "(salvaged: the answer failed validation as a whole; its well-formed triplets were kept)"]
         lines += ["", "Alignment (terms decided by each pass):", "", "| kind | terms | aligned | by pass |", "|---|---|---|---|"]
         for kind, s in m["alignment"].items():
             passes = ", ".join(f"{k} {v}" for k, v in s.items() if k not in ("terms", "aligned"))

@@ -168,10 +168,15 @@ class Aligner:
         return a.target if a else None
 
     def align_all(self, triplet_lists: Iterable[Iterable[Triplet]]) -> None:
-        """Align every entity and predicate of every list in one pass (one LLM batch per kind)."""
+        """Align every predicate, then the entities of triplets whose predicate aligned (one LLM batch per kind).
+
+        Entities only seen in triplets that will be dropped anyway ("white" in `(stove, is, white)`)
+        cost no calls and stay out of the table.
+        """
         lists = [list(ts) for ts in triplet_lists]
-        self.align("entity", [x for ts in lists for s, _, o in ts for x in (s, o)])
         self.align("predicate", [p for ts in lists for _, p, _ in ts])
+        kept = [t for ts in lists for t in ts if self.target("predicate", t[1])]
+        self.align("entity", [x for s, _, o in kept for x in (s, o)])
 
     def map(self, triplets: Iterable[Triplet]) -> list[Triplet]:
         """The already-aligned triplets whose three parts have a target; the rest are dropped."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from agentlab.backends.base import ChatRequest
 from agentlab.errors import ConfigError
@@ -52,6 +52,27 @@ class ChainOutput:
     errors: list[Optional[str]]
     texts: Optional[list[Optional[str]]] = None
     failed: int = field(default=0)
+    salvaged: int = field(default=0)
+
+
+def salvage(raw: Optional[str]) -> list[TripletItem]:
+    """The well-formed triplets of an answer that failed validation as a whole (json-repaired; bad items skipped)."""
+    if not raw or not raw.strip():
+        return []
+    import json_repair
+
+    try:
+        data = json_repair.loads(raw.strip().removeprefix("```json").removeprefix("```").removesuffix("```"))
+    except Exception:  # json-repair gives up on some inputs; nothing to salvage then
+        return []
+    items = data.get("triplets") if isinstance(data, dict) else data if isinstance(data, list) else None
+    out = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            out.append(TripletItem.model_validate(item))
+        except ValidationError:
+            continue
+    return out
 
 
 class Extractor:
@@ -76,9 +97,9 @@ class Extractor:
             out[chain] = self._direct(rows) if chain == "direct" else self._paraphrase(rows)
         return out
 
-    def _request(self, messages: list[dict[str, Any]], max_tokens: Optional[int] = None, stop=None) -> ChatRequest:
+    def _request(self, messages: list[dict[str, Any]], max_tokens: Optional[int] = None) -> ChatRequest:
         return ChatRequest(messages=messages, max_tokens=max_tokens or self.cfg.max_tokens,
-                           temperature=self.cfg.temperature, seed=self.seed, stop=stop)
+                           temperature=self.cfg.temperature, seed=self.seed)
 
     def _with_image(self, messages: list[dict[str, Any]], row: dict[str, Any]) -> list[dict[str, Any]]:
         """Attach the row's image to the last user message."""
@@ -113,9 +134,11 @@ class Extractor:
                 out.errors[i] = str(exc)
         for i, (value, raw, error) in zip(idx, self._answers(reqs, desc)):
             out.raw[i], out.errors[i] = raw, error
-            if value is not None:
-                found = (clean_triplet(t.subject, t.predicate, t.object) for t in value.triplets)
-                out.triplets[i] = unique(t for t in found if t)
+            items = value.triplets if value is not None else salvage(raw)
+            if value is None and items:  # one malformed triplet must not sink the well-formed ones
+                out.errors[i], out.salvaged = None, out.salvaged + 1
+            found = (clean_triplet(t.subject, t.predicate, t.object) for t in items)
+            out.triplets[i] = unique(t for t in found if t)
         out.failed = sum(e is not None for e in out.errors)
         return out
 

@@ -87,12 +87,14 @@ def test_causal_student_classifies_by_completion_likelihood(tiny_llama, tmp_path
     assert again.classes == CLASSES and np.allclose(again.predict(["great fun", "awful"]), P, atol=1e-5)
 
 
-@pytest.mark.slow
 def test_smollm2_lora_sft_real_path(tmp_path):
-    """SmolLM2-135M (converted once from the GGUF into the user cache): 2 LoRA steps, generate, loss."""
-    lm = train_causal(PAIRS, "smollm2", {"method": "lora"}, tmp_path, max_steps=2, batch_size=4, eval_split=0, quiet=True)
-    assert lm.generate(["Document: the cat sat on the mat\nQuery:"], max_new_tokens=4)[0]
-    assert all(math.isfinite(x) for x in lm.loss(PAIRS[:2]))
+    """The one real-model test in the default run: SmolLM2-135M (dequantised from the GGUF into the user
+    cache on first use, ~35 s once; ~1 s after), one LoRA step, generate, loss, reload."""
+    lm = train_causal(PAIRS[:2], "smollm2", {"method": "lora"}, tmp_path, max_steps=1, batch_size=2, eval_split=0,
+                      max_length=32, quiet=True)
+    assert lm.meta["model_type"] == "llama" and lm.metrics["steps"] == 1
+    assert lm.generate(["Document: the cat sat on the mat\nQuery:"], max_new_tokens=3)[0]
+    assert np.allclose(CausalLM.load(tmp_path).loss(PAIRS[:2]), lm.loss(PAIRS[:2]), atol=1e-4)
 
 
 @pytest.mark.slow

@@ -187,7 +187,8 @@ def test_examples_definition_and_calibration(ddir):
     data["models"]["small"]["call_log"] = str(ddir / "calls.log")
     rows, man = run(ddir, data)
     assert all(r["decision"] == "yes" for r in rows)
-    assert any(c.startswith("Text: N/A") for c in calls(ddir / "calls.log"))  # content-free calibration input
+    blank = [c for c in calls(ddir / "calls.log") if c.startswith("Text: N/A")]  # content-free calibration input
+    assert blank and all("Affirmative: N/A\nNegative: N/A" in c for c in blank if "Debate (" in c)
     assert "def.md" in man["prompts"] and "ex.jsonl" in man["prompts"]
     from agentlab.debate.run import Debate
     from agentlab.engine import RunContext  # the examples are chat turns before the row

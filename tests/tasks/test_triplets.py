@@ -39,9 +39,9 @@ EXTRACT_RULES = {
     "paraphrase: white dog": "A white dog is near a car.",
     "paraphrase: a car": "A car is on the street.",
 }
-OPTION_RULES = {"entity: pigeon": "bird", "entity: white": "none", "predicate: sits on": "on",
+OPTION_RULES = {"entity: pigeon": "bird", "predicate: sits on": "on",
                 "predicate: next to": "near", "predicate: is": "none"}
-CHOICE_RULES = {"t1: pigeon": json.dumps({"t1": "bird", "t2": "none"}),
+CHOICE_RULES = {"t1: pigeon": json.dumps({"t1": "bird"}),
                 "t1: sits on": json.dumps({"t1": "on", "t2": "near"}),
                 "t1: is": json.dumps({"t1": "none"})}
 
@@ -110,7 +110,7 @@ def test_triplets_end_to_end(trip_dir):
     table = json.loads((trip_dir / "out" / "alignment.json").read_text())
     assert table["entities"]["pigeon"] == {"target": "bird", "by": "llm", "score": 0.0}
     assert table["predicates"]["is riding"]["by"] == "auxiliary" and table["predicates"]["is"]["target"] is None
-    assert table["entities"]["white"]["by"] == "llm_none"
+    assert "white" not in table["entities"]  # only seen with "is" (no predicate): never aligned, never asked
 
     m = man["metrics"]
     assert man["artifacts"]["images"] == "images.jsonl" and man["artifacts"]["alignment"] == "alignment.json"
@@ -130,7 +130,7 @@ def test_triplets_end_to_end(trip_dir):
 def test_each_term_is_aligned_once(trip_dir):
     _run(trip_dir, _recipe(trip_dir))
     entity_calls, predicate_calls = _calls(trip_dir, "entity: "), _calls(trip_dir, "predicate: ")
-    assert sorted(entity_calls) == ["entity: pigeon", "entity: white"]
+    assert entity_calls == ["entity: pigeon"]
     assert sorted(predicate_calls) == ["predicate: is", "predicate: next to", "predicate: sits on"]
 
 
@@ -138,7 +138,7 @@ def test_choice_mode_batches_terms(trip_dir):
     recipe = _recipe(trip_dir, rules=CHOICE_RULES, task={"align": {"llm": True, "mode": "choice", "batch_size": 2}})
     rows, man = _run(trip_dir, recipe)
     batches = _calls(trip_dir, "t1: ")
-    assert sorted(batches) == ["t1: is", "t1: pigeon\nt2: white", "t1: sits on\nt2: next to"]
+    assert sorted(batches) == ["t1: is", "t1: pigeon", "t1: sits on\nt2: next to"]
     assert [_trip(t) for t in rows[0]["triplets_aligned"]] == [("bird", "on", "bench")]
     assert man["metrics"]["alignment"]["predicate"]["llm"] == 2
 
@@ -164,6 +164,14 @@ def test_unconstrained_answers_are_parsed_and_repaired(trip_dir):
     rows, _ = _run(trip_dir, _recipe(trip_dir, rules=rules, task={"chains": ["direct"], "constrained": False}))
     assert [_trip(t) for t in rows[0]["triplets"]] == [("pigeon", "on", "bench")]  # fence and missing brace repaired
     assert not _calls(trip_dir, "That answer could not be used")  # no retry when unconstrained
+
+
+def test_malformed_triplets_are_skipped_not_the_answer(trip_dir):
+    bad = json.dumps({"triplets": [{"subject": "pigeon", "predicate": "on"}, {"subject": "pigeon", "predicate": "on", "object": "bench"}]})
+    rules = {**OPTION_RULES, "Caption: a pigeon on a bench": bad}
+    rows, man = _run(trip_dir, _recipe(trip_dir, rules=rules, task={"chains": ["direct"]}))
+    assert [_trip(t) for t in rows[0]["triplets"]] == [("pigeon", "on", "bench")] and rows[0]["_error"] is None
+    assert man["metrics"]["extraction"]["direct"]["salvaged_rows"] == 1
 
 
 def test_embedding_fallback_after_llm_none(trip_dir):
@@ -210,6 +218,17 @@ def test_image_extraction_sends_image_parts(trip_dir):
         assert content[0]["type"] == "image_url" and content[0]["image_url"]["url"].startswith("data:image/png;base64,")
     assert [_trip(t) for t in rows[0]["triplets"]] == [("dog", "on", "grass"), ("dog", "lie on", "grass")]
     assert rows[0]["paraphrase"] == "A dog lies on the grass."
+
+
+def test_missing_image_is_a_row_error(trip_dir):
+    backend = {"backend": "fake", "rules": {"attached image": _ex(("dog", "on", "grass"))}}
+    recipe = _image_recipe(trip_dir, backend)
+    recipe["task"]["chains"] = ["direct"]
+    (trip_dir / "images.jsonl").write_text(json.dumps({"id": "a", "image": "img/a.png"}) + "\n"
+                                           + json.dumps({"id": "b", "image": "img/missing.png"}) + "\n")
+    rows, man = _run(trip_dir, recipe)
+    assert [_trip(t) for t in rows[0]["triplets"]] == [("dog", "on", "grass")]
+    assert rows[1]["triplets"] == [] and rows[1]["_error"] == "direct: image 'img/missing.png' not found"
 
 
 def test_text_only_backend_with_images_is_a_clear_error(trip_dir):
