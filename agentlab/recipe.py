@@ -142,6 +142,9 @@ def parse_recipe(raw: Any, path: Optional[Path] = None) -> Recipe:
         errors.append(RecipeError("executor.type", "the ray executor is not available in this version", recipe.executor.type, "use `local` (the default)"))
     recipe._model_configs = _validate_models(recipe, errors)
     recipe._task_config = _validate_task(recipe, errors)
+    if recipe.distill is not None and recipe._task_config is not None and recipe._task_config.type != "label":
+        errors.append(RecipeError("distill", f"needs a task that produces labels (`label`), not {recipe._task_config.type!r}",
+                                  fix="remove `distill:` or use `agentlab train` on a label run"))
     if recipe._task_config is not None:
         _check_refs(recipe, errors)
     _check_files(recipe, errors)

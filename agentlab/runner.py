@@ -75,15 +75,17 @@ def run_recipe(recipe: Recipe, out: Optional[str] = None, limit: Optional[int] =
                 t = time.perf_counter()
                 ctx.metrics.update(task.evaluate(ctx, out_rows))
                 timings["eval"] = time.perf_counter() - t
+            from agentlab.outputs import write_outputs
+
             if recipe.distill is not None:
                 from agentlab.distill.stage import run_distill
 
+                timings["total"] = time.perf_counter() - t0
+                write_outputs(ctx, recipe, task, out_rows, timings)  # labels are safe even if training fails
                 t = time.perf_counter()
                 run_distill(ctx, recipe, out_rows)
                 timings["distill"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
-        from agentlab.outputs import write_outputs
-
         write_outputs(ctx, recipe, task, out_rows, timings)
         log.info("done in %.1fs", timings["total"])
         return run.root
