@@ -5,7 +5,7 @@ Every field has a description: `docs/recipes.md` is generated from them (`make d
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
