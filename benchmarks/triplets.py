@@ -1,6 +1,6 @@
 """Scene-graph triplets on FACTUAL dev (first N region captions): LLM4SGG on the embedded model vs a rule baseline.
 
-Rows: the rule-based pattern extractor (no model), then `recipes/triplets_factual.yaml` (both chains,
+Rows: the rule-based pattern extractor (no model), then `recipes/factual_triplets.yaml` (both chains,
 VG150 alignment: rules -> SmolLM2 by log-likelihood -> MiniLM fallback). Columns: precision / recall /
 F1 of the triplets as extracted (exact after lemmatising) and after alignment to VG150 (gold aligned
 by rules + MiniLM, never the LLM, so both rows are scored against the same gold).
@@ -55,7 +55,7 @@ def llm4sgg(data: Path, n: int, chains: list[str], out: Path) -> dict:
     from agentlab.recipe import parse_recipe
     from agentlab.runner import run_recipe
 
-    recipe = yaml.safe_load((REPO / "recipes/triplets_factual.yaml").read_text())
+    recipe = yaml.safe_load((REPO / "recipes/factual_triplets.yaml").read_text())
     recipe["name"] = "bench_triplets"
     recipe["source"].update(path=str(data / "dev.csv"), limit=n)
     recipe["task"]["chains"] = chains

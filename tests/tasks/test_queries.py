@@ -1,0 +1,156 @@
+"""The queries task: fake-backend orchestration, the BM25 consistency filter, IR metrics, query cleaning."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from agentlab.cli import main
+import agentlab.tasks.queries  # noqa: F401  (registers the task even before it is a built-in)
+from agentlab.queries.bm25 import BM25Index
+from agentlab.queries.ireval import dense_search, evaluate_run, mrr_at, ndcg_at, recall_at
+from agentlab.queries.text import clean_query
+
+DOCS = {
+    "d1": "Aspirin reduces the risk of heart attack in adults over fifty.",
+    "d2": "Vitamin D deficiency is linked to weaker bones and fractures.",
+    "d3": "Regular exercise lowers blood pressure in hypertensive patients.",
+    "d4": "Smoking increases the incidence of lung cancer markedly.",
+    "d5": "Coffee consumption is associated with lower liver disease risk.",
+    "d6": "Sleep deprivation impairs memory consolidation in students.",
+}
+# labeled documents never carry a fake-backend rule: every prompt shows some of them as examples
+LABELED = {"q2": ("vitamin d and bone fractures", "d2"), "q5": ("coffee and the liver", "d5"),
+           "q6": ("does sleep loss hurt memory", "d6")}
+
+
+def test_bm25_filter_keeps_and_drops():
+    index = BM25Index(list(DOCS), list(DOCS.values()))
+    queries = ["aspirin heart attack", "aspirin heart attack", "memory and sleep", "quantum chromodynamics"]
+    assert index.consistent(queries, ["d1", "d5", "d6", "d6"], k=1) == [True, False, True, False]
+    assert index.search(["coffee liver"], k=3)[0][0] == "d5"
+
+
+@pytest.mark.parametrize("ranked, rels, ndcg, mrr, rec", [
+    (["a", "b", "c"], {"a": 1}, 1.0, 1.0, 1.0),
+    (["x", "a"], {"a": 1}, 1 / np.log2(3), 0.5, 1.0),
+    (["x", "a", "y", "b"], {"a": 1, "b": 1}, (1 / np.log2(3) + 1 / np.log2(5)) / (1 + 1 / np.log2(3)), 0.5, 1.0),
+    (["x", "y"], {"a": 1, "b": 1}, 0.0, 0.0, 0.0),
+    (["x"] * 10 + ["a"], {"a": 1, "b": 1}, 0.0, 0.0, 0.5),
+])
+def test_ir_metrics_hand_computed(ranked, rels, ndcg, mrr, rec):
+    assert ndcg_at(ranked, rels) == pytest.approx(ndcg)
+    assert mrr_at(ranked, rels) == pytest.approx(mrr)
+    assert recall_at(ranked, rels) == pytest.approx(rec)
+
+
+def test_evaluate_run_means_and_missing_queries():
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
+    assert evaluate_run({"q1": ["a"], "q2": ["x", "b"]}, qrels) == {
+        "ndcg@10": round((1 + 1 / np.log2(3)) / 2, 4), "mrr@10": 0.75, "recall@100": 1.0, "queries": 2}
+    assert evaluate_run({"q1": ["a"]}, qrels)["mrr@10"] == 0.5
+
+
+def test_dense_search_orders_by_similarity():
+    docs = np.array([[1, 0], [0, 1], [0.7, 0.7]], dtype=np.float32)
+    assert dense_search(np.array([[1, 0.1]]), docs, ["a", "b", "c"], k=2) == [["a", "c"]]
+
+
+@pytest.mark.parametrize("raw, query", [
+    ("Relevant Query: what is aspirin?\nDocument: more", "what is aspirin?"),
+    ('\n  "does coffee help the liver"  ', "does coffee help the liver"),
+    ("sleep and memory sleep and memory sleep and memory", "sleep and memory"),
+    ("Document: Aspirin reduces", ""),
+    ("   \n  ", ""),
+    (None, ""),
+])
+def test_clean_query(raw, query):
+    assert clean_query(raw) == query
+
+
+@pytest.fixture
+def qdir(workdir):
+    (workdir / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in DOCS.items()))
+    (workdir / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": q}) + "\n" for k, (q, _) in LABELED.items()))
+    (workdir / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{k}\t{d}\t1\n" for k, (_, d) in LABELED.items()))
+    return workdir
+
+
+def _recipe(task=None, rules=None):
+    return {
+        "name": "q",
+        "source": {"path": "corpus.jsonl", "id_field": "_id", "text_fields": ["title", "text"], "limit": 4},
+        "models": {"small": {"backend": "fake", "default": "", "rules": rules or {
+            # rules match the last user message; keys are unique to the document being asked about
+            "Document: Smoking": "smoking and lung cancer\nmore text",
+            "Document: Regular exercise": "exercise blood pressure exercise blood pressure exercise blood pressure",
+        }}},
+        "task": {"type": "queries", "model": "small", "labeled": {"queries": "queries.jsonl", "qrels": "qrels.tsv", "n": 2,
+                 "eval_queries": 0}, "examples": 1, "filter": {"bm25_top_k": 1}, **(task or {})},
+    }
+
+
+def _run(workdir, recipe):
+    from tests.conftest import write_recipe
+
+    path = write_recipe(workdir / "r.yaml", recipe)
+    res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(l) for l in (workdir / "out" / "data.jsonl").read_text().splitlines()]
+    return rows, json.loads((workdir / "out" / "manifest.json").read_text())
+
+
+def test_queries_end_to_end_fake(qdir):
+    rows, man = _run(qdir, _recipe())
+    by_id = {r["id"]: r for r in rows}
+    assert list(by_id) == ["d1", "d2", "d3", "d4"]  # source.limit: 4 of 6 documents
+    assert by_id["d4"]["queries"] == ["smoking and lung cancer"] and by_id["d4"]["kept"] == [True]
+    assert by_id["d3"]["queries"] == ["exercise blood pressure"] and by_id["d3"]["kept"] == [True]
+    assert by_id["d1"]["queries"] == [] and by_id["d1"]["kept"] == []  # empty twice (answer + retry)
+    m = man["metrics"]["queries"]
+    assert (m["documents"], m["generated"], m["kept"], m["empty"], m["retried"]) == (4, 2, 2, 2, 2)
+    pairs = [json.loads(l) for l in (qdir / "out" / "pairs.jsonl").read_text().splitlines()]
+    assert sum(p["source"] == "labeled" for p in pairs) == 2 and sum(p["source"] == "generated" for p in pairs) == 2
+
+
+def test_filter_uses_whole_corpus_and_drops(qdir):
+    # d5 is outside source.limit but in the corpus: a query about d5 written for d1 ranks d5 first -> dropped
+    rows, man = _run(qdir, _recipe(rules={"Document: Aspirin": "coffee and liver disease"}))
+    assert rows[0]["queries"] == ["coffee and liver disease"] and rows[0]["kept"] == [False]
+    assert man["metrics"]["queries"]["kept"] == 0
+
+
+def test_prompt_shows_examples(qdir):
+    log = qdir / "calls.log"
+    recipe = _recipe()
+    recipe["models"]["small"]["call_log"] = str(log)
+    _run(qdir, recipe)
+    first = json.loads(log.read_text().splitlines()[0])
+    assert first.count("Relevant Query:") == 2 and "Example 1:" in first and "Example 2:" not in first
+
+
+def test_retrieval_eval_bm25_and_base(qdir):
+    recipe = _recipe({"labeled": {"queries": "queries.jsonl", "qrels": "qrels.tsv", "n": 1, "eval_queries": None}})
+    _, man = _run(qdir, recipe)
+    ret = man["metrics"]["retrieval"]
+    assert set(ret) == {"bm25", "base"}
+    for name in ("bm25", "base"):
+        assert ret[name]["queries"] == 2 and set(ret[name]) == {"ndcg@10", "mrr@10", "recall@100", "queries"}
+        assert ret[name]["recall@100"] == 1.0
+    assert ret["bm25"]["mrr@10"] == 1.0
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"prompt": "soft"}, "prompt 'soft' (SPTAR soft prompt tuning) is not available yet; use `prompt: hard`"),
+    ({"per_doc": 3}, "per_doc is 3 but temperature is 0"),
+    ({"bogus": 1}, "bogus"),
+])
+def test_config_errors(qdir, change, message):
+    from tests.conftest import write_recipe
+
+    path = write_recipe(qdir / "r.yaml", _recipe(change))
+    res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"])
+    assert res.exit_code != 0 and message in res.output, res.output
