@@ -105,7 +105,7 @@ class LLMTask(Task):
         return out
 
 
-BUILTIN_TASKS = ["generate", "label", "debate", "triplets"]
+BUILTIN_TASKS = ["generate", "label", "debate", "triplets", "queries"]
 
 
 def _load_builtins() -> None:

@@ -9,7 +9,8 @@ labeled queries, BM25 and the untrained embedder are evaluated (nDCG@10, MRR@10,
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal, Optional
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -30,7 +31,7 @@ class LabeledConfig(StrictModel):
     queries: str = Field(description="queries.jsonl with `_id` and `text`.")
     qrels: str = Field(description="qrels TSV: query-id, corpus-id, score (a header line is allowed).")
     n: int = Field(50, ge=1, description="Labeled pairs to use for prompts (and, later, training); seeded choice.")
-    eval_queries: Optional[int] = Field(200, ge=0, description="Held-out labeled queries to evaluate retrieval on "
+    eval_queries: int | None = Field(200, ge=0, description="Held-out labeled queries to evaluate retrieval on "
                                         "(0 = no evaluation, null = all).")
 
 
@@ -52,11 +53,11 @@ class QueriesConfig(TaskConfig):
     examples: int = Field(2, ge=0, le=8, description="Labeled (document, query) pairs shown in the hard prompt.")
     per_doc: int = Field(1, ge=1, le=20, description="Queries to generate per document (> 1 needs temperature > 0).")
     doc_chars: int = Field(1200, ge=100, description="Documents (in the prompt and its examples) are cut to this many characters.")
-    filter: Optional[FilterConfig] = Field(default_factory=FilterConfig, description="BM25 consistency filter; null keeps every query.")
+    filter: FilterConfig | None = Field(default_factory=FilterConfig, description="BM25 consistency filter; null keeps every query.")
     embedding_model: str = Field("minilm", description="Untrained dense baseline: `minilm` or a local sentence-transformers folder.")
     max_tokens: int = Field(48, ge=4, description="Max tokens of a query.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
-    seed: Optional[int] = Field(None, description="Sampling seed (default: the recipe seed).")
+    seed: int | None = Field(None, description="Sampling seed (default: the recipe seed).")
 
     @field_validator("prompt")
     @classmethod
@@ -66,7 +67,7 @@ class QueriesConfig(TaskConfig):
         return v
 
     @model_validator(mode="after")
-    def _sampling(self) -> "QueriesConfig":
+    def _sampling(self) -> QueriesConfig:
         if self.per_doc > 1 and self.temperature == 0:
             raise ValueError(f"per_doc is {self.per_doc} but temperature is 0, so every query would be the same; "
                              "set temperature > 0 (e.g. 0.7) or per_doc: 1")
@@ -104,9 +105,9 @@ class QueriesTask(Task):
     # -- inputs ---------------------------------------------------------------------------------
     def _caveats(self, ctx) -> None:
         cfg = ctx.model_configs.get(ctx.resolve_model(self.config.model))
-        if cfg is not None and cfg.backend == "embedded" and getattr(cfg, "model_path", None) is None:
-            if EMBEDDED_CAVEAT not in ctx.caveats:
-                ctx.caveats.append(EMBEDDED_CAVEAT)
+        embedded = cfg is not None and cfg.backend == "embedded" and getattr(cfg, "model_path", None) is None
+        if embedded and EMBEDDED_CAVEAT not in ctx.caveats:
+            ctx.caveats.append(EMBEDDED_CAVEAT)
 
     @staticmethod
     def _corpus(ctx, rows) -> list[dict[str, Any]]:
@@ -124,7 +125,7 @@ class QueriesTask(Task):
         from agentlab.queries.labeled import read_qrels, read_queries, split_labeled
 
         lab = self.config.labeled
-        resolve = ctx.recipe.resolve if ctx.recipe is not None else (lambda p: __import__("pathlib").Path(p))
+        resolve = ctx.recipe.resolve if ctx.recipe is not None else Path
         queries, qrels = read_queries(resolve(lab.queries)), read_qrels(resolve(lab.qrels))
         return split_labeled(queries, qrels, {r["id"] for r in corpus}, lab.n, ctx.seed, lab.eval_queries)
 
@@ -149,8 +150,8 @@ class QueriesTask(Task):
             for k, ans in zip(retry, ctx.complete(cfg.model, again, desc="queries (retry)")):
                 texts[k], answers[k] = clean_query(ans.value), ans
         queries: list[list[str]] = [[] for _ in rows]
-        raws: list[list[Optional[str]]] = [[] for _ in rows]
-        errors: list[Optional[str]] = [None] * len(rows)
+        raws: list[list[str | None]] = [[] for _ in rows]
+        errors: list[str | None] = [None] * len(rows)
         for (i, _), text, ans in zip(slots, texts, answers):
             raws[i].append(ans.raw)
             if text and text not in queries[i]:

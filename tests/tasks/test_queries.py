@@ -8,11 +8,18 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from agentlab.cli import main
 import agentlab.tasks.queries  # noqa: F401  (registers the task even before it is a built-in)
+from agentlab.cli import main
 from agentlab.queries.bm25 import BM25Index
-from agentlab.queries.ireval import dense_search, evaluate_run, mrr_at, ndcg_at, recall_at
+from agentlab.queries.ireval import (
+    dense_search,
+    evaluate_run,
+    mrr_at,
+    ndcg_at,
+    recall_at,
+)
 from agentlab.queries.text import clean_query
+from tests.conftest import REPO
 
 DOCS = {
     "d1": "Aspirin reduces the risk of heart attack in adults over fifty.",
@@ -123,13 +130,19 @@ def test_filter_uses_whole_corpus_and_drops(qdir):
     assert man["metrics"]["queries"]["kept"] == 0
 
 
-def test_prompt_shows_examples(qdir):
+def test_prompt_shows_examples_as_turns(qdir):
     log = qdir / "calls.log"
     recipe = _recipe()
     recipe["models"]["small"]["call_log"] = str(log)
     _run(qdir, recipe)
-    first = json.loads(log.read_text().splitlines()[0])
-    assert first.count("Relevant Query:") == 2 and "Example 1:" in first and "Example 2:" not in first
+    last = [json.loads(l) for l in log.read_text().splitlines()]
+    assert last[0] == "Document: " + DOCS["d1"]  # the last user turn is the document alone
+    from agentlab.prompts import load_prompt
+
+    msgs = load_prompt(str(REPO / "prompts/queries/hard.jinja")).messages(
+        examples=[{"document": "D1", "query": "Q1"}, {"document": "D2", "query": "Q2"}], document="D3")
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert [m["content"] for m in msgs[1:]] == ["Document: D1", "Q1", "Document: D2", "Q2", "Document: D3"]
 
 
 def test_retrieval_eval_bm25_and_base(qdir):
@@ -154,3 +167,16 @@ def test_config_errors(qdir, change, message):
     path = write_recipe(qdir / "r.yaml", _recipe(change))
     res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"])
     assert res.exit_code != 0 and message in res.output, res.output
+
+
+def test_embedded_model_gets_a_caveat():
+    from agentlab.backends.embedded import EmbeddedConfig
+    from agentlab.engine import RunContext
+    from agentlab.store import CallCache
+    from agentlab.tasks.queries import EMBEDDED_CAVEAT, QueriesConfig, QueriesTask
+
+    cfg = QueriesConfig(type="queries", model="small", labeled={"queries": "q.jsonl", "qrels": "r.tsv"})
+    ctx = RunContext(model_configs={"small": EmbeddedConfig(backend="embedded")}, cache=CallCache(None))
+    QueriesTask(cfg)._caveats(ctx)
+    QueriesTask(cfg)._caveats(ctx)
+    assert ctx.caveats == [EMBEDDED_CAVEAT]
