@@ -6,6 +6,7 @@ generation but good at *choosing*: `ChatRequest.options` are scored by exact log
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
 import math
@@ -23,6 +24,17 @@ log = logging.getLogger("agentlab")
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MODELS: dict[tuple, Any] = {}  # one Llama per (path, n_ctx, threads, gpu layers) per process
 _LOCK = threading.Lock()
+
+
+@atexit.register
+def _free_models() -> None:
+    """Free llama.cpp models before interpreter teardown (avoids noise from late finalizers)."""
+    for llm in list(_MODELS.values()):
+        try:
+            llm.close()
+        except Exception:  # pragma: no cover - best effort at exit
+            pass
+    _MODELS.clear()
 
 
 def default_model_path() -> Optional[Path]:
