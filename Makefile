@@ -33,9 +33,13 @@ test-slow: install
 
 bench: install
 	$(PY) benchmarks/label_models.py
+	$(PY) benchmarks/weak_labels.py
+	$(PY) benchmarks/distill.py
 	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/embedded.py
-	$(PY) benchmarks/distill.py
+	$(PY) benchmarks/triplets.py
+	$(PY) benchmarks/debate.py
+	$(PY) benchmarks/queries.py
 
 docs: install
 	$(PY) -m agentlab.docs > docs/recipes.md

@@ -38,3 +38,16 @@ def write_recipe(path: Path, data: dict) -> Path:
 def recipe_file(workdir):
     """A factory writing recipe.yaml in the workdir."""
     return lambda data, name="recipe.yaml": write_recipe(workdir / name, data)
+
+
+def run_recipe_cli(workdir: Path, recipe: dict) -> tuple[list[dict], dict]:
+    """Write `recipe`, run `agentlab generate -q -o out` in-process; return (rows, manifest)."""
+    from click.testing import CliRunner
+
+    from agentlab.cli import main
+
+    path = write_recipe(workdir / "r.yaml", recipe)
+    res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in (workdir / "out" / "data.jsonl").read_text().splitlines()]
+    return rows, json.loads((workdir / "out" / "manifest.json").read_text())

@@ -6,10 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from agentlab.backends.fake import FakeBackend
-from agentlab.cli import main
 
 ROWS = [
     ("Subscribe to my channel http://spam.example", "spam", ["spam", None]),
@@ -60,13 +58,9 @@ def _recipe(extra=None, prompt2="zs2.jinja"):
 
 
 def _run(workdir, recipe):
-    from tests.conftest import write_recipe
+    from tests.conftest import run_recipe_cli
 
-    path = write_recipe(workdir / "r.yaml", recipe)
-    res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    rows = [json.loads(l) for l in (workdir / "out" / "data.jsonl").read_text().splitlines()]
-    return rows, json.loads((workdir / "out" / "manifest.json").read_text())
+    return run_recipe_cli(workdir, recipe)
 
 
 def test_label_end_to_end(label_dir):

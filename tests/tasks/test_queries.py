@@ -101,13 +101,9 @@ def _recipe(task=None, rules=None):
 
 
 def _run(workdir, recipe):
-    from tests.conftest import write_recipe
+    from tests.conftest import run_recipe_cli
 
-    path = write_recipe(workdir / "r.yaml", recipe)
-    res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    rows = [json.loads(l) for l in (workdir / "out" / "data.jsonl").read_text().splitlines()]
-    return rows, json.loads((workdir / "out" / "manifest.json").read_text())
+    return run_recipe_cli(workdir, recipe)
 
 
 def test_queries_end_to_end_fake(qdir):
