@@ -21,6 +21,12 @@ from agentlab.cli import handle_errors, main
 def generate(recipe, out, limit, fresh, quiet, executor, address):
     """Run RECIPE end to end and write outputs/<name>/ (resumes from the cache if re-run)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if quiet:  # library progress bars and deprecation chatter stay out of a quiet run (run.log keeps ours)
+        import warnings
+
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        warnings.filterwarnings("ignore", category=FutureWarning)
     from agentlab.recipe import load_recipe
     from agentlab.runner import run_recipe
 
