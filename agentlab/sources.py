@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from agentlab.config.sections import SourceConfig
-from agentlab.errors import RecipeError, RecipeErrors
+from agentlab.errors import ConfigError, RecipeError, RecipeErrors
 
 _BY_EXT = {".jsonl": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -101,3 +101,18 @@ def _check_columns(cfg: SourceConfig, first: dict[str, Any]) -> None:
     errors = [RecipeError(p, "column not in the source", c, f"use one of: {', '.join(sorted(cols))}") for p, c in wanted if c not in cols]
     if errors:
         raise RecipeErrors(errors)
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """JSON objects, one a line (blank lines skipped); a bad line is an error naming its number."""
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ConfigError(f"{path}:{i}: expected a JSON object, got {type(row).__name__}")
+            yield row

@@ -12,6 +12,7 @@ import click
 
 from agentlab.cli import handle_errors, main
 from agentlab.errors import ConfigError
+from agentlab.sources import read_jsonl
 
 
 @main.command()
@@ -128,21 +129,6 @@ def prediction(classes: list[str], probs) -> dict[str, Any]:
     k = max(range(len(classes)), key=lambda i: probs[i])
     return {"label": classes[k], "label_probs": {c: round(float(p), 6) for c, p in zip(classes, probs)},
             "confidence": round(float(probs[k]), 6)}
-
-
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """JSON objects, one a line (blank lines skipped); a bad line is an error naming its number."""
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ConfigError(f"{path}:{i}: expected a JSON object, got {type(row).__name__}")
-            yield row
 
 
 def _text(row: dict[str, Any], field: str, line: int) -> str:

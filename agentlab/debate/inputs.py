@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from agentlab.debate.config import AnswerConfig, JudgeConfig, yaml_words
 from agentlab.debate.parse import match_choice
 from agentlab.errors import ConfigError
+from agentlab.sources import read_jsonl
 
 if TYPE_CHECKING:
     from agentlab.engine import RunContext
@@ -52,15 +53,7 @@ def load_examples(ctx: "RunContext", judge: JudgeConfig, answer: AnswerConfig) -
     path = _resolve(ctx, judge.examples)
     if not path.is_file():
         raise ConfigError(f"judge.examples file {judge.examples!r} not found (relative to the recipe or the current directory)")
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{judge.examples} line {n}: not JSON ({exc.msg})") from None
-        out.append(_example(obj, answer, f"{judge.examples} line {n}"))
+    out = [_example(obj, answer, f"{judge.examples} example {n}") for n, obj in enumerate(read_jsonl(path), 1)]
     ctx.prompts[judge.examples] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return out[: judge.max_examples] if judge.max_examples is not None else out
 
