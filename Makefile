@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
-EXTRAS ?= embedded,server,train,langchain,dev
+EXTRAS ?= embedded,server,train,langchain,ray,dev
 
 .PHONY: install demo test test-slow bench docs lint clean
 
@@ -39,7 +39,10 @@ bench: install
 	$(PY) benchmarks/embedded.py
 	$(PY) benchmarks/triplets.py
 	$(PY) benchmarks/debate.py
+	$(PY) benchmarks/w2s.py
 	$(PY) benchmarks/queries.py
+	$(PY) benchmarks/autobench.py
+	$(PY) benchmarks/scale.py
 
 docs: install
 	$(PY) -m agentlab.docs > docs/recipes.md

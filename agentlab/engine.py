@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel
 
-from agentlab.backends.base import BACKENDS, Backend, ChatRequest, ChatResult, image_error
+from agentlab.backends.base import Backend, ChatRequest, ChatResult, image_error
 from agentlab.errors import ConfigError
 from agentlab.progress import Progress
 from agentlab.store import CallCache
@@ -60,7 +60,7 @@ class RunContext:
     budget_usd: Optional[float] = None
     run_dir: Any = None
     gold: Optional[list[Any]] = None
-    executor: str = "local"
+    executor: Any = None  # an agentlab.executors.Executor; None = local (this process)
     metrics: dict[str, Any] = field(default_factory=dict)
     report: list[str] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)
@@ -86,15 +86,25 @@ class RunContext:
             return next(iter(self.model_configs))
         raise ConfigError(f"name a model; known: {', '.join(self.model_configs)}")
 
+    def get_executor(self):
+        """The run's executor (the local one unless the recipe or CLI chose another)."""
+        if self.executor is None:
+            from agentlab.config.sections import ExecutorConfig
+            from agentlab.executors.local import LocalExecutor
+
+            self.executor = LocalExecutor(ExecutorConfig())
+        return self.executor
+
     def backend(self, name: Optional[str]) -> Backend:
-        """The backend for a model name, created once per process and reused."""
+        """The backend for a model name, created once per process (and executor) and reused."""
         name = self.resolve_model(name)
         cfg = self.model_configs[name]
+        executor = self.get_executor()
         # in-process lookup key: includes secrets (so two keys never share a client); never written anywhere
-        key = json.dumps(cfg.model_dump(), sort_keys=True, default=lambda o: getattr(o, "get_secret_value", lambda: str(o))())
+        key = executor.name + json.dumps(cfg.model_dump(), sort_keys=True, default=lambda o: getattr(o, "get_secret_value", lambda: str(o))())
         with _BLOCK:
             if key not in _BACKENDS:
-                _BACKENDS[key] = BACKENDS.get(cfg.backend)(cfg)
+                _BACKENDS[key] = executor.make_backend(cfg)
             return _BACKENDS[key]
 
     def call(self, model: Optional[str], requests: list[ChatRequest], desc: str = "calls") -> list[ChatResult]:
@@ -120,10 +130,8 @@ class RunContext:
         bar.advance(len(requests) - sum(len(v) for v in todo.values()), cached=n_cached,
                     failed=sum(1 for r in results if r is not None and not r.cached))
         order = list(todo)
-        step = max(1, backend.batch_size)
-        for start in range(0, len(order), step):
-            chunk = order[start : start + step]
-            self._send(backend, stats, chunk, [requests[todo[k][0]] for k in chunk], todo, results, bar)
+        if order:
+            self._send(backend, stats, order, [requests[todo[k][0]] for k in order], todo, results, bar)
         bar.close()
         return results  # type: ignore[return-value]
 
@@ -149,14 +157,19 @@ class RunContext:
                 done(j, res)
 
         t0 = time.perf_counter()
-        try:
-            out = backend.generate(reqs, on_result=on_result)
-        except Exception as exc:  # a backend must not raise per item; if it does, record it as data
-            log.exception("backend %s failed on a batch", type(backend).__name__)
-            out = [ChatResult(error=f"{type(exc).__name__}: {exc}") for _ in reqs]
-        for j, res in enumerate(out):
-            on_result(j, res)
-        log.debug("batch of %d in %.2fs", len(reqs), time.perf_counter() - t0)
+        executor = self.get_executor()
+        lost = "the executor reported no result for this call"
+        try:  # the executor batches the misses (locally, or over Ray actors) and reports each result
+            executor.generate(backend, reqs, on_result)
+        except ConfigError:  # the executor cannot run at all (no Ray cluster at that address): stop the run
+            raise
+        except Exception as exc:  # an executor that cannot finish: the unanswered calls become error data
+            log.exception("executor %s failed", executor.name)
+            lost = f"{type(exc).__name__}: {exc}"
+        for j in range(len(reqs)):
+            if j not in seen:
+                on_result(j, ChatResult(error=lost))
+        log.debug("%d calls in %.2fs on the %s executor", len(reqs), time.perf_counter() - t0, executor.name)
 
     def complete(self, model: Optional[str], requests: list[ChatRequest], schema: Optional[type[BaseModel]] = None,
                  desc: str = "calls") -> list[Answer]:

@@ -48,6 +48,7 @@ def build_manifest(ctx, recipe, task, rows: list[dict[str, Any]], timings: dict[
         "recipe_hash": recipe.hash(),
         "task": recipe.task_config.type,
         "seed": recipe.seed,
+        "executor": ctx.get_executor().describe(),
         "packages": package_versions(),
         "models": models,
         "prompts": ctx.prompts,

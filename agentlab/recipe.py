@@ -138,8 +138,6 @@ def parse_recipe(raw: Any, path: Optional[Path] = None) -> Recipe:
     errors: list[RecipeError] = []
     if not _NAME.match(recipe.name):
         errors.append(RecipeError("name", "must be letters, digits, '.', '_' or '-'", recipe.name, "e.g. `name: my-run`"))
-    if recipe.executor.type != "local":
-        errors.append(RecipeError("executor.type", "the ray executor is not available in this version", recipe.executor.type, "use `local` (the default)"))
     recipe._model_configs = _validate_models(recipe, errors)
     recipe._task_config = _validate_task(recipe, errors)
     if recipe.distill is not None and recipe._task_config is not None and recipe._task_config.type != "label":

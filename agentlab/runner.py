@@ -43,8 +43,7 @@ def run_recipe(recipe: Recipe, out: Optional[str] = None, limit: Optional[int] =
     """Run `recipe`; return the run directory. Nothing is written before the inputs load cleanly."""
     from agentlab.tasks.base import TASKS
 
-    if (executor or recipe.executor.type) != "local":
-        raise ConfigError("the ray executor is not available in this version; use `executor: {type: local}` (the default)")
+    runner = _executor_for(recipe, executor, address)
     task = TASKS.get(recipe.task_config.type)(recipe.task_config)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -57,9 +56,7 @@ def run_recipe(recipe: Recipe, out: Optional[str] = None, limit: Optional[int] =
     handler = _setup_logging(run, quiet)
     cache = _cache_for(recipe, run)
     ctx = RunContext(model_configs=recipe.model_configs, cache=cache, fresh=fresh, seed=recipe.seed, recipe=recipe)
-    ctx.run_dir, ctx.gold = run, gold
-    if executor:
-        ctx.executor = executor
+    ctx.run_dir, ctx.gold, ctx.executor = run, gold, runner
     log.info("run %s: %d rows -> %s", recipe.name, len(rows), run.root)
     try:
         with Progress(quiet=quiet) as progress:
@@ -67,7 +64,7 @@ def run_recipe(recipe: Recipe, out: Optional[str] = None, limit: Optional[int] =
             t = time.perf_counter()
             out_rows = task.run(ctx, rows)
             timings["task"] = time.perf_counter() - t
-            if len(out_rows) != len(rows):  # a task must never drop or add rows silently
+            if not task.changes_rows and len(out_rows) != len(rows):  # a task must never drop or add rows silently
                 raise ConfigError(f"task {recipe.task_config.type} returned {len(out_rows)} rows for {len(rows)}")
             for row, g in zip(out_rows, gold or []):
                 row["gold"] = g
@@ -92,8 +89,19 @@ def run_recipe(recipe: Recipe, out: Optional[str] = None, limit: Optional[int] =
     finally:
         cache.close()
         close_backends()
+        runner.close()
         log.removeHandler(handler)
         handler.close()
+
+
+def _executor_for(recipe: Recipe, name: Optional[str], address: Optional[str]):
+    """The recipe's executor with the command line's `--executor` / `--address` applied (Ray is checked here)."""
+    from agentlab.executors import make_executor
+
+    cfg = recipe.executor.model_copy(update={k: v for k, v in (("type", name), ("address", address)) if v})
+    if cfg.type == "local" and cfg.address:
+        raise ConfigError(f"--address {cfg.address} is a Ray cluster address; add --executor ray")
+    return make_executor(cfg)
 
 
 def _split_gold(recipe: Recipe, rows: list[dict[str, Any]]) -> Optional[list[Any]]:

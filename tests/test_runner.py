@@ -80,13 +80,6 @@ def test_template_cannot_run_code_from_row_values(workdir, recipe_file):
     assert "{{ ''.__class__.__mro__ }}" in (workdir / "log").read_text()
 
 
-def test_ray_executor_is_a_clear_error(workdir, recipe_file):
-    path = recipe_file({"name": "r", "source": {"path": "data.jsonl"}, "executor": {"type": "ray"},
-                        "models": {"m": {"backend": "fake"}}, "task": {"type": "generate", "prompt": "p.jinja", "model": "m"}})
-    res = CliRunner().invoke(main, ["generate", str(path)])
-    assert res.exit_code == 2 and "executor.type: the ray executor is not available" in res.output
-
-
 def test_generate_on_the_real_embedded_model(workdir, recipe_file):
     from agentlab.backends.embedded import default_model_path
 

@@ -105,6 +105,17 @@ class Backend:
         """USD cost of one call from the configured prices."""
         return (prompt_tokens * self.config.price_per_1k_input + completion_tokens * self.config.price_per_1k_output) / 1000
 
+    def rate_limits(self) -> dict[str, float]:
+        """Client-side rate limits by kind (e.g. ``{"rpm": 500}``, per minute); executors share them across workers."""
+        return {}
+
+    def share_limits(self, buckets: dict[str, Any]) -> None:
+        """Take these shared token buckets (same kinds as :meth:`rate_limits`) instead of per-process ones.
+
+        A bucket has ``await take(n)`` and ``give(n)``, like :class:`agentlab.backends.aio.TokenBucket`;
+        the ray executor passes buckets held by one Ray actor, so all workers draw on one budget.
+        """
+
     def close(self) -> None:
         """Release resources (servers, engines). Safe to call twice."""
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from typing import ClassVar, Optional
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from agentlab.backends.base import BACKENDS, Backend, BackendConfig, ChatRequest, ChatResult, OnResult
 
@@ -22,6 +23,16 @@ class FakeConfig(BackendConfig):
     model: str = Field("fake", description="A model name, part of the cache identity.")
     delay: float = Field(0.0, ge=0, description="Seconds to wait per call (to test interruption).")
     call_log: Optional[str] = Field(None, description="Append one line per call (the last user message) to this file.")
+    crash_on_call: Optional[int] = Field(
+        None, ge=1, description="Kill this process (os._exit) at this instance's Nth call, once: to test lost workers.")
+    crash_marker: Optional[str] = Field(
+        None, description="With crash_on_call: the file created when the crash happens, so only one process crashes, once.")
+
+    @model_validator(mode="after")
+    def _marker(self) -> "FakeConfig":
+        if self.crash_on_call is not None and not self.crash_marker:
+            raise ValueError("crash_on_call needs crash_marker (a file path)")
+        return self
 
 
 @BACKENDS.register("fake")
@@ -31,7 +42,7 @@ class FakeBackend(Backend):
     config_cls = FakeConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({"json_schema", "options", "images"})
     calls = 0  # class-wide call counter for tests
-    not_identity = frozenset({"delay", "call_log"})
+    not_identity = frozenset({"delay", "call_log", "crash_on_call", "crash_marker"})
     _lock = threading.Lock()
 
     def _answer(self, req: ChatRequest) -> str:
@@ -42,11 +53,24 @@ class FakeBackend(Backend):
                 return answer
         return self.config.default
 
+    def _maybe_crash(self) -> None:
+        """Exit the whole process without cleanup at the configured call, once (the marker file claims it)."""
+        cfg = self.config
+        if cfg.crash_on_call is None or self._n != cfg.crash_on_call:
+            return
+        try:
+            os.close(os.open(cfg.crash_marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        os._exit(17)
+
     def generate(self, requests: list[ChatRequest], on_result: Optional[OnResult] = None) -> list[ChatResult]:
         out = []
         for i, req in enumerate(requests):
             with self._lock:
                 FakeBackend.calls += 1
+                self._n = getattr(self, "_n", 0) + 1
+                self._maybe_crash()
             if self.config.delay:
                 time.sleep(self.config.delay)
             text = self._answer(req)

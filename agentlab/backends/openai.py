@@ -184,6 +184,7 @@ class OpenAIBackend(Backend):
         self._setup_lock = threading.Lock()
         self._client: Any = None
         self._cooldown_until = 0.0
+        self._shared: dict[str, Any] = {}  # token buckets shared with other workers (ray executor)
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
@@ -198,8 +199,19 @@ class OpenAIBackend(Backend):
         self._sem = asyncio.Semaphore(self.config.max_in_flight)
         self._probe = asyncio.Lock()
         rpm, tpm = self.config.requests_per_minute, self.config.tokens_per_minute
-        self._rpm = TokenBucket(rpm) if rpm else None
-        self._tpm = TokenBucket(tpm) if tpm else None
+        self._rpm = self._shared.get("rpm") or (TokenBucket(rpm) if rpm else None)
+        self._tpm = self._shared.get("tpm") or (TokenBucket(tpm) if tpm else None)
+
+    def rate_limits(self) -> dict[str, float]:
+        """The requests/tokens-per-minute budget, which the ray executor shares across its actors."""
+        limits = {"rpm": self.config.requests_per_minute, "tpm": self.config.tokens_per_minute}
+        return {kind: rate for kind, rate in limits.items() if rate}
+
+    def share_limits(self, buckets: dict[str, Any]) -> None:
+        """Draw on shared buckets (one budget for all Ray actors) instead of this process's own."""
+        if self._client is not None:
+            raise RuntimeError("share_limits must be called before the first request")
+        self._shared = dict(buckets)
 
     def generate(self, requests: list[ChatRequest], on_result: Optional[OnResult] = None) -> list[ChatResult]:
         """Send every request concurrently; `on_result` runs on this thread, one result at a time."""

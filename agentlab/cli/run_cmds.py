@@ -16,9 +16,10 @@ from agentlab.cli import handle_errors, main
 @click.option("--fresh", is_flag=True, help="Ignore the call cache (answers are still cached for next time).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars; logs still go to run.log.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), help="Override the recipe's executor.")
-@click.option("--address", help="Ray cluster address (with --executor ray).")
+@click.option("--address", help="Ray cluster address (with --executor ray): auto, ray://head:10001 or host:port.")
+@click.option("--replicas", type=click.IntRange(min=1), help="Ray actors, one backend each (overrides executor.replicas).")
 @handle_errors
-def generate(recipe, out, limit, fresh, quiet, executor, address):
+def generate(recipe, out, limit, fresh, quiet, executor, address, replicas):
     """Run RECIPE end to end and write outputs/<name>/ (resumes from the cache if re-run)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if quiet:  # library progress bars and deprecation chatter stay out of a quiet run (run.log keeps ours)
@@ -31,6 +32,8 @@ def generate(recipe, out, limit, fresh, quiet, executor, address):
     from agentlab.runner import run_recipe
 
     rec = load_recipe(recipe)
+    if replicas:
+        rec.executor.replicas = replicas
     run_dir = run_recipe(rec, out=out, limit=limit, fresh=fresh, quiet=quiet, executor=executor, address=address)
     if not quiet:
         click.echo(f"Wrote {run_dir}/ (data.jsonl, dataset/, manifest.json, report.md)")

@@ -5,7 +5,7 @@ Every field has a description: `docs/recipes.md` is generated from them (`make d
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
@@ -43,10 +43,24 @@ class OutputConfig(StrictModel):
 class ExecutorConfig(StrictModel):
     """How LLM calls are scheduled."""
 
-    type: Literal["local", "ray"] = Field("local", description="`local` (threads/asyncio in this process) or `ray`.")
-    address: Optional[str] = Field(None, description="Ray cluster address (ray executor only).")
-    replicas: int = Field(1, ge=1, description="Ray actors, each holding one backend instance.")
-    batch_size: int = Field(64, ge=1, description="Rows per batch handed to a backend / actor.")
+    type: Literal["local", "ray"] = Field("local", description="`local` (threads/asyncio in this process) or `ray` (Ray Data actor pool; `pip install 'agentlab[ray]'`).")
+    address: Optional[str] = Field(
+        None, description="Ray cluster to join: `auto` (the cluster on this node), `ray://head:10001`, or a GCS `host:port`; "
+        "default: start a Ray instance for this run (ray executor only).")
+    replicas: int = Field(1, ge=1, description="Ray actors, each holding one backend instance (e.g. one vLLM engine per GPU).")
+    batch_size: int = Field(64, ge=1, description="Rows per batch handed to an actor; results are cached as each batch completes (ray executor only).")
+    num_cpus: float = Field(1.0, ge=0, description="CPUs each actor reserves (ray executor only).")
+    num_gpus: Optional[float] = Field(
+        None, ge=0, description="GPUs each actor reserves; default: the model's `tensor_parallel_size` for vllm, else 0 (ray executor only).")
+    max_restarts: int = Field(3, ge=0, description="Times Ray restarts a lost actor and retries its batch before the batch's rows become errors (ray executor only).")
+    runtime_env: dict[str, Any] = Field(
+        default_factory=dict, description="Ray runtime environment for the workers, e.g. `{pip: [\"agentlab[vllm]\"]}` (ray executor only).")
+
+    @model_validator(mode="after")
+    def _ray_only(self) -> "ExecutorConfig":
+        if self.type == "local" and self.address:
+            raise ValueError("`address` is a Ray cluster address; set `type: ray` (or remove `address`)")
+        return self
 
 
 class EvalConfig(StrictModel):
