@@ -70,3 +70,44 @@ def risk_coverage_curve(y: Any, probs: Any, path: str | Path, title: str = "Risk
            xlabel="coverage", ylabel="risk (error rate)", title=f"{title} (AURC {rc['aurc']:.3f})")
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def grouped_bars(groups: list[str], series: dict[str, list[float]], path: str | Path, title: str = "",
+                 ylabel: str = "", ylim: tuple[float, float] | None = (0, 1)) -> Path:
+    """One group of bars per entry of `groups`, one bar per series (e.g. accuracy per category and model).
+
+    Returns:
+        The path written.
+    """
+    fig, ax = _figure(size=(max(4.5, 0.9 * len(groups) * max(1, len(series)) ** 0.5 + 2), 4.5))
+    width = 0.8 / max(1, len(series))
+    for j, (name, values) in enumerate(series.items()):
+        ax.bar([i + j * width for i in range(len(groups))], values, width=width, label=name)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))])
+    ax.set_xticklabels([g if len(g) <= 24 else g[:22] + "…" for g in groups], rotation=30, ha="right", fontsize=8)
+    ax.set(ylabel=ylabel, title=title)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def line_plot(x: list[float], series: dict[str, list[float | None]], path: str | Path, title: str = "",
+              xlabel: str = "", ylabel: str = "") -> Path:
+    """One line (with markers) per series over `x`; None values are gaps.
+
+    Returns:
+        The path written.
+    """
+    fig, ax = _figure(size=(5.5, 4))
+    for name, values in series.items():
+        pts = [(a, b) for a, b in zip(x, values) if b is not None]
+        ax.plot([a for a, _ in pts], [b for _, b in pts], marker="o", label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if all(float(a).is_integer() for a in x):
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -63,6 +63,8 @@ class Task:
     config_cls: ClassVar[type[TaskConfig]] = TaskConfig
     #: one-line caveat shown in reports (e.g. what the embedded model is bad at)
     caveat: ClassVar[Optional[str]] = None
+    #: True for a task whose output rows are not one per input row (e.g. autobench: a corpus in, questions out)
+    changes_rows: ClassVar[bool] = False
 
     def __init__(self, config: TaskConfig):
         self.config = config
@@ -105,7 +107,7 @@ class LLMTask(Task):
         return out
 
 
-BUILTIN_TASKS = ["generate", "label", "debate", "triplets", "queries"]
+BUILTIN_TASKS = ["generate", "label", "debate", "triplets", "queries", "w2s", "autobench"]
 
 
 def _load_builtins() -> None:

@@ -1,0 +1,152 @@
+"""Question–answer pairs from documents (privileged information), checked for grounding and concision.
+
+`write`: the proposer writes `Question:` and `Answer:`. `extract`: it writes the question, and the answer is
+the document phrase it scores most likely by log-probability (grounded by construction; what a small model
+can do). Without documents (the ablation) the proposer always writes both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agentlab.autobench.text import (
+    answer_spans,
+    grounded,
+    grounding_overlap,
+    normalize,
+    parse_qa,
+    token_f1,
+)
+from agentlab.backends.base import ChatRequest
+
+if TYPE_CHECKING:
+    from agentlab.autobench.config import AutobenchConfig
+    from agentlab.autobench.corpus import Corpus
+    from agentlab.engine import RunContext
+
+MAX_ANSWER_WORDS = 12
+MAX_SPANS = 24  # answer phrases scored per question (each costs a few token evaluations)
+SPAN_LENGTH_PENALTY = 0.5  # span score = log P / words**penalty: a plain sum would always pick the shortest phrase
+
+
+@dataclass
+class Slot:
+    """One question to write: a category (and requirement) and its source document (None = no documents)."""
+
+    category: str
+    requirement: str
+    doc_id: str | None
+    index: int = 0  # k-th question of a category without documents: its own seed, so the k questions differ
+
+
+def answer_mode(cfg: AutobenchConfig, ctx: RunContext) -> str:
+    """`write` or `extract` (auto: extract when the proposer's backend scores options)."""
+    if cfg.answer_mode != "auto":
+        return cfg.answer_mode
+    return "extract" if "options" in ctx.backend(cfg.proposer).capabilities else "write"
+
+
+class QuestionWriter:
+    """Writes, grounds and checks question–answer pairs for slots, in batched calls.
+
+    Args:
+        cfg: the task config. ctx: the run context. corpus: the documents. examples: few-shot examples.
+    """
+
+    def __init__(self, cfg: AutobenchConfig, ctx: RunContext, corpus: Corpus, examples: list[dict[str, Any]]):
+        self.cfg, self.ctx, self.corpus, self.examples = cfg, ctx, corpus, examples
+        self.prompt = ctx.load_prompt(cfg.question_prompt)
+        self.extract_prompt = ctx.load_prompt(cfg.extract_prompt)
+        self.mode = answer_mode(cfg, ctx)
+        self.seed = cfg.seed if cfg.seed is not None else ctx.seed
+
+    def write(self, slots: list[Slot], desc: str = "autobench questions") -> list[dict[str, Any]]:
+        """One checked pair per slot: question, answer, category, doc_id, grounded, choices, rejected (reason or None)."""
+        extract = [s.doc_id is not None and self.mode == "extract" for s in slots]
+        reqs = [self._request(s, not ex) for s, ex in zip(slots, extract)]
+        answers = self.ctx.complete(self.cfg.proposer, reqs, desc=desc)
+        pairs = []
+        for s, ans in zip(slots, answers):
+            question, answer = parse_qa(ans.value)
+            pairs.append({"question": question, "answer": answer, "category": s.category, "requirement": s.requirement or None,
+                          "doc_id": s.doc_id, "answer_source": "written", "_raw": ans.raw, "_error": ans.error})
+        self._extract([p for p, ex in zip(pairs, extract) if ex and p["question"]])
+        for p in pairs:
+            p["rejected"] = self._check(p)
+        self._choices(pairs)
+        return pairs
+
+    def _doc(self, doc_id: str | None) -> str:
+        return self.corpus.text(doc_id)[: self.cfg.doc_chars]
+
+    def _request(self, slot: Slot, with_answer: bool) -> ChatRequest:
+        doc = self._doc(slot.doc_id) if slot.doc_id is not None else None
+        examples = [{**e, "document": str(e.get("document", ""))[: self.cfg.doc_chars]} for e in self.examples]
+        msgs = self.prompt.messages(category=slot.category, requirement=slot.requirement, document=doc,
+                                    with_answer=with_answer, examples=examples)
+        sampled = slot.doc_id is None and slot.index > 0
+        return ChatRequest(messages=msgs, max_tokens=96 if with_answer else 64, temperature=self.cfg.temperature if sampled else 0.0,
+                           seed=self.seed + slot.index, stop=["\n\n"] if with_answer else ["\n"])
+
+    def _extract(self, pairs: list[dict[str, Any]]) -> None:
+        """Answer each pair's question with the document phrase the proposer finds most likely."""
+        todo, reqs = [], []
+        for p in pairs:
+            spans = answer_spans(self._doc(p["doc_id"]), limit=MAX_SPANS, exclude=p["question"])
+            if spans:
+                todo.append(p)
+                reqs.append(ChatRequest(messages=self.extract_prompt.messages(document=self._doc(p["doc_id"]), question=p["question"]),
+                                        max_tokens=16, options=spans, seed=self.seed))
+        for p, res in zip(todo, self.ctx.call(self.cfg.proposer, reqs, desc="autobench answers (extract)")):
+            if res.ok and res.option_logprobs:
+                p["answer"] = pick_span(res.option_logprobs)
+                p["answer_source"] = "extracted"
+            else:
+                p["_error"] = p["_error"] or res.error
+
+    def _check(self, p: dict[str, Any]) -> str | None:
+        """Why a pair is rejected, or None: empty, long, answer inside the question, or not in the document."""
+        if not p["question"]:
+            return "no question"
+        if not p["answer"]:
+            return "no answer"
+        if len(p["answer"].split()) > MAX_ANSWER_WORDS:
+            return "answer too long"
+        if f" {normalize(p['answer'])} " in f" {normalize(p['question'])} ":
+            return "answer in question"
+        if p["doc_id"] is None:
+            p["grounded"], p["grounding_overlap"] = None, None
+            return None
+        doc = self.corpus.text(p["doc_id"])
+        p["grounded"], p["grounding_overlap"] = grounded(p["answer"], doc), round(grounding_overlap(p["answer"], doc), 4)
+        return "not grounded" if self.cfg.require_grounded and not p["grounded"] else None
+
+    def _choices(self, pairs: list[dict[str, Any]]) -> None:
+        """Multiple choice: the answer plus distractor phrases (same document, else other answers), seeded order."""
+        pool = [p["answer"] for p in pairs if not p["rejected"]]
+        for p in pairs:
+            p.setdefault("grounded", None)
+            p.setdefault("grounding_overlap", None)
+            if self.cfg.question_format != "multiple_choice" or p["rejected"]:
+                p["choices"] = None
+                continue
+            rng = random.Random(int(hashlib.sha256(f"{self.seed}:{p['question']}".encode()).hexdigest()[:12], 16))
+            spans = answer_spans(self._doc(p["doc_id"]), exclude=p["question"]) if p["doc_id"] else []
+            p["choices"] = make_choices(p["answer"], spans or pool, self.cfg.choices, rng)
+
+
+def pick_span(logprobs: dict[str, float]) -> str:
+    """The phrase with the best length-normalised log-probability."""
+    return max(logprobs, key=lambda s: logprobs[s] / max(1, len(s.split())) ** SPAN_LENGTH_PENALTY)
+
+
+def make_choices(answer: str, pool: list[str], k: int, rng: random.Random) -> list[str]:
+    """`answer` and up to k − 1 distractors from `pool` that share no token-F1 with it, shuffled."""
+    distractors = [c for c in dict.fromkeys(pool) if token_f1(c, answer) == 0 and normalize(c)]
+    rng.shuffle(distractors)
+    choices = [answer, *distractors[: k - 1]]
+    rng.shuffle(choices)
+    return choices
