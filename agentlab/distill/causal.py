@@ -191,16 +191,32 @@ class CausalLM:
         tok, out = self.tokenizer, []
         tok.padding_side = "left"
         gen_kwargs.setdefault("do_sample", False)
-        if self.meta.get("peft") == "prompt_tuning":  # peft 0.21 + transformers 5: the KV cache corrupts soft-prompt decoding
-            gen_kwargs.setdefault("use_cache", False)
         with torch.inference_mode():
             for i in range(0, len(prompts), batch_size):
                 enc = tok(list(prompts[i : i + batch_size]), return_tensors="pt", padding=True).to(self.device)
-                ids = self.model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                                          max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, **gen_kwargs)
-                out += [t.strip() for t in tok.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)]
+                ids = self._new_tokens(enc, max_new_tokens, gen_kwargs)
+                out += [t.strip() for t in tok.batch_decode(ids, skip_special_tokens=True)]
         tok.padding_side = "right"
         return out
+
+    def _new_tokens(self, enc, max_new_tokens: int, gen_kwargs: dict[str, Any]):
+        """The generated token ids (prompt excluded) for one left-padded batch."""
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        if self.meta.get("peft") != "prompt_tuning":
+            ids = self.model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                                      max_new_tokens=max_new_tokens, pad_token_id=pad, **gen_kwargs)
+            return ids[:, enc["input_ids"].shape[1] :]
+        # peft 0.21's own generate drops position ids (left-padded rows decode shifted) and its KV cache
+        # corrupts soft-prompt decoding on transformers 5: prepend the soft prompt as embeddings instead,
+        # so the base model decodes with its cache and positions counted from the attention mask
+        base, n = self.model.get_base_model(), enc["input_ids"].shape[0]
+        soft = self.model.get_prompt(batch_size=n).to(base.dtype)
+        embeds = torch.cat([soft, base.get_input_embeddings()(enc["input_ids"])], dim=1)
+        mask = torch.cat([enc["attention_mask"].new_ones(n, soft.shape[1]), enc["attention_mask"]], dim=1)
+        return base.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
+                             pad_token_id=pad, **gen_kwargs)
 
     def logprobs(self, pairs: Iterable[PairLike], batch_size: int = 16, max_length: int = 256) -> list[tuple[float, int]]:
         """(sum of completion-token log-probs, token count) per pair (EOS included)."""

@@ -20,6 +20,7 @@ from agentlab.queries.ireval import (
 )
 from agentlab.queries.text import clean_query
 from tests.conftest import REPO
+from tests.distill.conftest import tiny_llama  # noqa: F401  (a tiny causal LM for the soft prompt)
 
 DOCS = {
     "d1": "Aspirin reduces the risk of heart attack in adults over fifty.",
@@ -79,7 +80,8 @@ def test_clean_query(raw, query):
 
 
 @pytest.fixture
-def qdir(workdir):
+def qdir(workdir, monkeypatch):
+    monkeypatch.setattr("agentlab.store.user_cache_dir", lambda: workdir / "user_cache")  # corpus embeddings
     (workdir / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in DOCS.items()))
     (workdir / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": q}) + "\n" for k, (q, _) in LABELED.items()))
     (workdir / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{k}\t{d}\t1\n" for k, (_, d) in LABELED.items()))
@@ -113,17 +115,17 @@ def test_queries_end_to_end_fake(qdir):
     assert by_id["d4"]["queries"] == ["smoking and lung cancer"] and by_id["d4"]["kept"] == [True]
     assert by_id["d3"]["queries"] == ["exercise blood pressure"] and by_id["d3"]["kept"] == [True]
     assert by_id["d1"]["queries"] == [] and by_id["d1"]["kept"] == []  # empty twice (answer + retry)
-    m = man["metrics"]["queries"]
+    m = man["metrics"]["queries"]["hard"]
     assert (m["documents"], m["generated"], m["kept"], m["empty"], m["retried"]) == (4, 2, 2, 2, 2)
     pairs = [json.loads(l) for l in (qdir / "out" / "pairs.jsonl").read_text().splitlines()]
-    assert sum(p["source"] == "labeled" for p in pairs) == 2 and sum(p["source"] == "generated" for p in pairs) == 2
+    assert sum(p["source"] == "labeled" for p in pairs) == 2 and sum(p["source"] == "hard" for p in pairs) == 2
 
 
 def test_filter_uses_whole_corpus_and_drops(qdir):
     # d5 is outside source.limit but in the corpus: a query about d5 written for d1 ranks d5 first -> dropped
     rows, man = _run(qdir, _recipe(rules={"Document: Aspirin": "coffee and liver disease"}))
     assert rows[0]["queries"] == ["coffee and liver disease"] and rows[0]["kept"] == [False]
-    assert man["metrics"]["queries"]["kept"] == 0
+    assert man["metrics"]["queries"]["hard"]["kept"] == 0
 
 
 def test_prompt_shows_examples_as_turns(qdir):
@@ -153,7 +155,11 @@ def test_retrieval_eval_bm25_and_base(qdir):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"prompt": "soft"}, "prompt 'soft' (SPTAR soft prompt tuning) is not available yet; use `prompt: hard`"),
+    ({"prompt": "soft", "examples": 1}, "prompt 'soft' tunes a soft prompt on labeled.n - examples pairs"),
+    ({"retriever": {"loss": "triplet"}}, "task.retriever.loss"),
+    ({"retriever": {}}, "retriever training is evaluated on held-out labeled queries but labeled.eval_queries is 0"),
+    ({"soft": {"num_virtual_tokens": 0}}, "task.soft.num_virtual_tokens"),
+    ({"soft": {"bogus": 1}}, "bogus"),
     ({"per_doc": 3}, "per_doc is 3 but temperature is 0"),
     ({"bogus": 1}, "bogus"),
 ])
@@ -163,6 +169,57 @@ def test_config_errors(qdir, change, message):
     path = write_recipe(qdir / "r.yaml", _recipe(change))
     res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"])
     assert res.exit_code != 0 and message in res.output, res.output
+
+
+@pytest.fixture
+def sdir(qdir):
+    """qdir with six labeled queries (four for pairs, two held out)."""
+    more = {"q1": ("aspirin and heart attacks", "d1"), "q3": ("does exercise lower blood pressure", "d3"),
+            "q4": ("smoking and lung cancer", "d4")}
+    with (qdir / "queries.jsonl").open("a") as f:
+        f.write("".join(json.dumps({"_id": k, "text": q}) + "\n" for k, (q, _) in more.items()))
+    with (qdir / "qrels.tsv").open("a") as f:
+        f.write("".join(f"{k}\t{d}\t1\n" for k, (_, d) in more.items()))
+    return qdir
+
+
+def _sptar_recipe(tiny):
+    return _recipe({"prompt": "both", "labeled": {"queries": "queries.jsonl", "qrels": "qrels.tsv", "n": 4, "eval_queries": 2},
+                    "soft": {"base": str(tiny), "num_virtual_tokens": 4, "max_steps": 2, "batch_size": 2, "max_length": 96,
+                             "candidates": 2, "val_fraction": 0.25, "generate_batch": 2},
+                    "max_tokens": 8, "retriever": {"max_steps": 1, "batch_size": 4}, "threads": 1})
+
+
+def test_soft_prompt_and_retrievers_end_to_end_and_resume(sdir, tiny_llama):  # noqa: F811
+    rows, man = _run(sdir, _sptar_recipe(tiny_llama))
+    assert all({"queries", "kept", "soft_queries", "soft_kept", "_soft_raw"} <= set(r) for r in rows)
+    assert all(len(r["soft_kept"]) == len(r["soft_queries"]) for r in rows)
+    m = man["metrics"]
+    assert set(m["queries"]) == {"hard", "soft"} and m["queries"]["soft"]["documents"] == 4
+    sp = m["sptar"]
+    assert not sp["soft_prompt"]["reused"] and sp["soft_prompt"]["steps"] == 2 and sp["soft_prompt"]["val_pairs"] == 1
+    assert sp["soft_prompt"]["init_val_loss"] != sp["soft_prompt"]["val_loss"]
+    filt = sp["example_filter"]
+    losses = [c["mean_loss"] for c in filt["candidates"]]
+    assert len(losses) == 2 and filt["chosen"] == losses.index(min(losses))
+    assert sp["generation"]["generated"] >= 4 and sp["generation"]["resumed"] == 0
+    ret = m["retrieval"]
+    assert set(ret) == {"bm25", "base", "labeled_only", "weak_hard", "weak_soft"}
+    assert all(set(v) == {"ndcg@10", "mrr@10", "recall@100", "queries"} and v["queries"] == 2 for v in ret.values())
+    assert m["retriever"]["labeled_only"]["pairs"] == 4 and not m["retriever"]["labeled_only"]["reused"]
+    assert m["retriever"]["weak_hard"]["pairs"] == 4 + m["queries"]["hard"]["kept"]
+    report = (sdir / "out" / "report.md").read_text()
+    assert "## Retrieval" in report and "| `weak_soft`: trained on labeled + soft-prompt queries |" in report
+    assert "example filter: 2 candidate sets" in report
+    sources = {json.loads(l)["source"] for l in (sdir / "out" / "pairs.jsonl").read_text().splitlines()}
+    assert "labeled" in sources
+
+    rows2, man2 = _run(sdir, _sptar_recipe(tiny_llama))  # resume: nothing is tuned, generated or trained again
+    sp2 = man2["metrics"]["sptar"]
+    assert sp2["soft_prompt"]["reused"] and sp2["generation"]["generated"] == 0 and sp2["generation"]["resumed"] >= 4
+    assert all(v["reused"] or "same_as" in v for v in man2["metrics"]["retriever"].values())
+    assert [r["soft_queries"] for r in rows2] == [r["soft_queries"] for r in rows]
+    assert man2["metrics"]["retrieval"] == ret and man2["metrics"]["retrieval_eval"]["embedding_cache"]["misses"] == 0
 
 
 def test_embedded_model_gets_a_caveat():
