@@ -44,8 +44,9 @@ class Recipe(StrictModel):
     task: dict[str, Any] = Field(description="The task: `type` (registry key) plus that task's fields.")
     aggregate: Optional[AggregateConfig] = Field(None, description="Label model over the votes (label task).")
     escalate: Optional[EscalateConfig] = Field(None, description="Send uncertain rows to a stronger model (label task).")
-    distill: Optional[DistillConfig] = Field(None, description="Train a small student on the labels.")
-    eval: Optional[EvalConfig] = Field(None, description="Evaluate against gold.")
+    distill: Optional[DistillConfig] = Field(None, description="Train a small student on the labels (label task), or the "
+                                             "queries task's dense retrievers (`student: {type: retriever}`).")
+    eval: Optional[EvalConfig] = Field(None, description="Evaluate against gold (label tasks) or test queries (queries task).")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description="Where LLM calls run.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="What to write where.")
 
@@ -140,11 +141,9 @@ def parse_recipe(raw: Any, path: Optional[Path] = None) -> Recipe:
         errors.append(RecipeError("name", "must be letters, digits, '.', '_' or '-'", recipe.name, "e.g. `name: my-run`"))
     recipe._model_configs = _validate_models(recipe, errors)
     recipe._task_config = _validate_task(recipe, errors)
-    if recipe.distill is not None and recipe._task_config is not None and recipe._task_config.type != "label":
-        errors.append(RecipeError("distill", f"needs a task that produces labels (`label`), not {recipe._task_config.type!r}",
-                                  fix="remove `distill:` or use `agentlab train` on a label run"))
     if recipe._task_config is not None:
         _check_refs(recipe, errors)
+        _check_sections(recipe, errors)
     _check_files(recipe, errors)
     if errors:
         raise RecipeErrors(errors)
@@ -231,10 +230,33 @@ def _check_refs(recipe: Recipe, errors: list[RecipeError]) -> None:
             errors.append(RecipeError(path, "no model named", fix=f"name one of: {', '.join(known)}"))
 
 
+def _check_sections(recipe: Recipe, errors: list[RecipeError]) -> None:
+    """`distill:` and `eval:` against what the task does, then the task's own cross-section checks."""
+    from agentlab.tasks.base import TASKS
+
+    kind = recipe._task_config.type
+    cls = TASKS.get(kind)
+    if recipe.distill is not None and kind != "label" and not cls.handles_distill:
+        errors.append(RecipeError("distill", f"needs a task that produces labels (`label`) or trains its own student "
+                                  f"(`queries`: a retriever), not {kind!r}",
+                                  fix="remove `distill:` or use `agentlab train` on a label run"))
+    ev = recipe.eval
+    if ev is not None and kind != "queries":
+        for field in ("queries", "qrels"):
+            if getattr(ev, field) is not None:
+                errors.append(RecipeError(f"eval.{field}", f"test {field} are read by the `queries` task only, not {kind!r}",
+                                          getattr(ev, field), f"remove eval.{field}"))
+    errors.extend(cls.check_recipe(recipe))
+
+
 def _check_files(recipe: Recipe, errors: list[RecipeError]) -> None:
     src = recipe.resolve(recipe.source.path)
     if not src.exists():
         errors.append(RecipeError("source.path", "file or folder not found", recipe.source.path, "check the path (relative to the current directory or the recipe)"))
+    for field in ("queries", "qrels"):
+        value = getattr(recipe.eval, field, None) if recipe.eval is not None else None
+        if value is not None and not recipe.resolve(value).is_file():
+            errors.append(RecipeError(f"eval.{field}", "file not found", value, "check the path (relative to the current directory or the recipe)"))
     if recipe._task_config is None:
         return
     for path, tpl in recipe._task_config.template_refs():

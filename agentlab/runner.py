@@ -74,7 +74,7 @@ def run_recipe(recipe: Recipe, out: Optional[str] = None, limit: Optional[int] =
                 timings["eval"] = time.perf_counter() - t
             from agentlab.outputs import write_outputs
 
-            if recipe.distill is not None:
+            if recipe.distill is not None and not task.handles_distill:  # e.g. queries trains its own retrievers
                 from agentlab.distill.stage import run_distill
 
                 timings["total"] = time.perf_counter() - t0

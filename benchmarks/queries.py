@@ -1,15 +1,17 @@
-"""Synthetic queries on SciFact: `recipes/queries_scifact.yaml` (hard vs soft prompt, retrievers) on the first N documents.
+"""Synthetic queries on SciFact: `recipes/scifact_queries.yaml` (hard vs soft prompt, retrievers) on the first N documents.
 
 Runs the recipe fresh (no cached calls, soft prompt or retrievers; corpus embeddings of unchanged
 models are reused) with the embedded SmolLM2 and prints: queries generated / kept by the BM25
 consistency filter per prompt, soft-prompt tuning (loss before/after, steps, seconds), the example
 filter's scores, generation throughput (docs/min), retriever training time, and nDCG@10 / MRR@10 /
-Recall@100 of BM25, untrained MiniLM and the retrievers trained on labeled pairs only and on
-labeled + kept hard / soft queries, on held-out labeled queries (reference: BM25 nDCG@10 on SciFact
-= 0.665 on the test split over the whole corpus, METHODS.md §4).
+Recall@100 (pytrec_eval) of BM25, untrained MiniLM and the retrievers trained on labeled pairs only
+and on labeled + kept hard / soft queries, on held-out labeled queries, or on a test split with
+`--test-queries/--test-qrels` (the recipe's `eval:` section; reference: BM25 nDCG@10 on SciFact =
+0.665 on the test split over the whole corpus, METHODS.md §4).
 
 Usage: python benchmarks/queries.py [--n 20] [--labeled 24] [--eval-queries 100] [--eval-corpus 1000 (0 = all)]
                                     [--prompt both] [--top-k 30] [--epochs 2] [--virtual-tokens 20]
+                                    [--test-queries FILE --test-qrels FILE]
                                     [--data ../shared/data/scifact] [--out /tmp/agentlab-bench-queries] [--json FILE]
 Every number printed comes from this run.
 """
@@ -33,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 def recipe(args: argparse.Namespace) -> dict:
     """The shipped recipe with the benchmark's overrides."""
     data = Path(args.data).resolve()
-    rec = yaml.safe_load((REPO / "recipes/queries_scifact.yaml").read_text())
+    rec = yaml.safe_load((REPO / "recipes/scifact_queries.yaml").read_text())
     rec["name"] = "bench_queries"
     rec["source"].update(path=str(data / "corpus.jsonl"), limit=args.n)
     task = rec["task"]
@@ -42,6 +44,9 @@ def recipe(args: argparse.Namespace) -> dict:
     task["filter"] = {"bm25_top_k": args.top_k}
     task["prompt"] = args.prompt
     task["soft"].update(epochs=args.epochs, num_virtual_tokens=args.virtual_tokens)
+    if args.test_queries:  # a test split: evaluate on it instead of held-out labeled queries
+        rec["eval"] = {"queries": str(Path(args.test_queries).resolve()), "qrels": str(Path(args.test_qrels).resolve())}
+        del task["labeled"]["eval_queries"]
     return rec
 
 
@@ -76,7 +81,7 @@ def report(res: dict) -> None:
     for name, r in m.get("retriever", {}).items():
         print(f"retriever {name}: {r['pairs']} pairs, {r.get('steps')} steps, {r.get('seconds')}s")
     ev = m.get("retrieval_eval", {})
-    print(f"\n{ev.get('queries')} held-out queries over {ev.get('corpus')} documents "
+    print(f"\n{ev.get('queries')} evaluation queries ({ev.get('source')}) over {ev.get('corpus')} documents "
           f"({'whole corpus' if ev.get('whole_corpus') else 'subset'});  run {res['seconds']}s  timings {res['timings']}")
     print(f"{'system':<13} {'nDCG@10':>8} {'MRR@10':>8} {'R@100':>8}")
     for name, r in m.get("retrieval", {}).items():
@@ -96,10 +101,14 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=30, help="BM25 consistency filter depth")
     ap.add_argument("--epochs", type=float, default=2, help="soft-prompt tuning epochs")
     ap.add_argument("--virtual-tokens", type=int, default=20, help="soft-prompt length")
+    ap.add_argument("--test-queries", help="test queries.jsonl (the recipe's eval.queries; with --test-qrels)")
+    ap.add_argument("--test-qrels", help="test qrels TSV (eval.qrels)")
     ap.add_argument("--data", default=str(REPO.parent / "shared/data/scifact"))
     ap.add_argument("--out", default="/tmp/agentlab-bench-queries")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
+    if bool(args.test_queries) != bool(args.test_qrels):
+        ap.error("--test-queries and --test-qrels go together")
     res = run(args)
     report(res)
     if args.json:

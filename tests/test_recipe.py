@@ -62,6 +62,11 @@ BROKEN = [
      "task.classes: needs at least two classes"),
     ({**GOOD, "escalate": {"to": "bigg"}, "task": {"type": "label", "classes": ["a", "b"], "labelers": [{"type": "regex", "votes": {"a": ["x"]}}]}},
      "escalate.to: unknown model 'bigg'"),
+    (with_(distill={"student": {"type": "classifier"}}),
+     ("distill: needs a task that produces labels (`label`) or trains its own student (`queries`: a retriever), not "
+      "'generate'. Fix: remove `distill:` or use `agentlab train` on a label run")),
+    (with_(eval={"queries": "q.jsonl", "qrels": "r.tsv"}),
+     "eval.queries: test queries are read by the `queries` task only, not 'generate' (got 'q.jsonl'). Fix: remove eval.queries"),
 ]
 
 

@@ -64,12 +64,26 @@ class ExecutorConfig(StrictModel):
 
 
 class EvalConfig(StrictModel):
-    """Evaluation against gold data, when available."""
+    """Evaluation against gold data, when available (a gold column, or test queries for the queries task)."""
 
     gold: Optional[str] = Field(None, description="Column holding the gold label/answer; hidden from every labeler and prompt, used only to measure.")
     format: Optional[str] = Field(
         None, description="How the gold column is written, for tasks that parse it: `factual` = scene-graph triplets "
         "`( s , p , o ) , ...`, `json` = a list of [s, p, o] (triplets task). Default: the task decides from the value.")
+    queries: Optional[str] = Field(
+        None, description="Test queries, BEIR queries.jsonl with `_id` and `text` (queries task, with `qrels`): the "
+        "retrieval systems are evaluated on them instead of held-out labeled queries, and none of them becomes a "
+        "labeled pair.")
+    qrels: Optional[str] = Field(
+        None, description="Test qrels TSV for `queries`: query-id, corpus-id, score (a header line is allowed).")
+
+    @model_validator(mode="after")
+    def _pair(self) -> "EvalConfig":
+        if (self.queries is None) != (self.qrels is None):
+            given, missing = ("queries", "qrels") if self.qrels is None else ("qrels", "queries")
+            raise ValueError(f"`{given}` is set but `{missing}` is not; give both test files "
+                             "(`eval: {queries: test_queries.jsonl, qrels: qrels/test.tsv}`)")
+        return self
 
 
 class AggregateConfig(StrictModel):

@@ -1,8 +1,11 @@
-"""The `queries` task's recipe schema: labeled data, prompts (hard / SPTAR soft), BM25 filter, retriever training."""
+"""The `queries` task's recipe schema: labeled data, prompts (hard / SPTAR soft), BM25 filter.
+
+Its retrievers are configured by the recipe's top-level `distill:` section (a `retriever` student).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -20,8 +23,9 @@ class LabeledConfig(StrictModel):
     qrels: str = Field(description="qrels TSV: query-id, corpus-id, score (a header line is allowed).")
     n: int = Field(50, ge=1, description="Labeled pairs for prompts, soft-prompt tuning and retriever training; seeded choice.")
     eval_queries: int | None = Field(200, ge=0, description="Held-out labeled queries to evaluate retrieval on "
-                                        "(0 = no evaluation, null = all).")
-    eval_corpus: int | None = Field(None, ge=1, description="Evaluate over the documents relevant to the held-out queries "
+                                        "(0 = no evaluation, null = all); not used when the recipe's `eval:` gives "
+                                        "test `queries` and `qrels`.")
+    eval_corpus: int | None = Field(None, ge=1, description="Evaluate over the documents relevant to the evaluation queries "
                                     "plus seeded random others, this many in all (null = the whole corpus). Embedding "
                                     "5,000 abstracts takes minutes per retriever on CPU; numbers on a subset are "
                                     "higher than on the whole corpus.")
@@ -56,24 +60,6 @@ class SoftPromptConfig(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` uses a GPU when present.")
 
 
-class RetrieverConfig(StrictModel):
-    """Dense retriever training (SPTAR step 5) on labeled + kept weak pairs, with in-batch negatives."""
-
-    base: str | None = Field(None, description="Sentence-transformers base: `minilm` or a local folder (default: the "
-                             "task's `embedding_model`, so the `base` system is the untrained starting point).")
-    loss: Literal["mnrl", "gist", "cached_gist"] = Field(
-        "mnrl", description="`mnrl` (MultipleNegativesRankingLoss) or GISTEmbed guided negatives (`gist`, "
-        "`cached_gist`): the frozen base model masks in-batch negatives it scores above the positive.")
-    peft: Literal["none", "lora"] = Field("none", description="`none` fine-tunes all weights; `lora` trains adapters.")
-    epochs: float = Field(1, gt=0, description="Training epochs.")
-    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimiser steps (overrides epochs).")
-    batch_size: int = Field(16, ge=2, description="Batch size: in-batch negatives per query = batch_size - 1.")
-    learning_rate: float | None = Field(None, gt=0, description="Peak learning rate (default: 5e-5 full, 1e-3 LoRA).")
-    max_length: int = Field(256, ge=16, description="Max tokens of a query or document while training.")
-    labeled_only: bool = Field(True, description="Also train on the labeled pairs alone (the `labeled_only` system).")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` uses a GPU when present.")
-
-
 class QueriesConfig(TaskConfig):
     """Generate search queries for documents, keep the ones BM25 agrees with, train and evaluate retrievers."""
 
@@ -90,8 +76,8 @@ class QueriesConfig(TaskConfig):
     doc_chars: int = Field(1200, ge=100, description="Documents (in the prompt and its examples) are cut to this many characters.")
     filter: FilterConfig | None = Field(default_factory=FilterConfig, description="BM25 consistency filter; null keeps every query.")
     soft: SoftPromptConfig = Field(default_factory=SoftPromptConfig, description="Soft prompt tuning (prompt: soft|both).")
-    retriever: RetrieverConfig | None = Field(None, description="Train dense retrievers on labeled + kept pairs and "
-                                              "evaluate them (null = no training).")
+    labeled_only: bool = Field(True, description="With a `distill:` section, also train a retriever on the labeled "
+                               "pairs alone (the `labeled_only` system).")
     embedding_model: str = Field("minilm", description="Untrained dense baseline: `minilm` or a local sentence-transformers "
                                  "folder.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads for tuning, generation, training and "
@@ -99,6 +85,16 @@ class QueriesConfig(TaskConfig):
     max_tokens: int = Field(48, ge=4, description="Max tokens of a query.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
     seed: int | None = Field(None, description="Sampling seed (default: the recipe seed).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "retriever" in data:
+            raise ValueError("`task.retriever` moved to the recipe's top-level `distill:` section; write e.g. "
+                             "`distill: {student: {type: retriever, base: minilm, loss: mnrl, peft: {method: none}}, "
+                             "epochs: 1, batch_size: 16, max_length: 256}` (and `task.labeled_only` for the labeled-only "
+                             "retriever)")
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> QueriesConfig:
@@ -111,9 +107,6 @@ class QueriesConfig(TaskConfig):
             raise ValueError(f"prompt {self.prompt!r} tunes a soft prompt on labeled.n - examples pairs and holds some "
                              f"out; labeled.n is {self.labeled.n} with examples {self.examples}: use labeled.n >= "
                              f"{self.examples + 2}")
-        if self.retriever is not None and self.labeled.eval_queries == 0:
-            raise ValueError("retriever training is evaluated on held-out labeled queries but labeled.eval_queries is 0; "
-                             "set labeled.eval_queries (e.g. 200) or remove `retriever:`")
         return self
 
     @property

@@ -1,50 +1,46 @@
-"""IR metrics (nDCG@10, MRR@10, Recall@100) over ranked runs, and dense search with numpy."""
+"""IR evaluation with `pytrec_eval` (trec_eval's measures): nDCG@10, MRR@10, Recall@100; dense search with numpy."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 Run = Mapping[str, Sequence[str]]
 Qrels = Mapping[str, Mapping[str, int]]
+METRICS = ("ndcg@10", "mrr@10", "recall@100")
 
 
-def ndcg_at(ranked: Sequence[str], rels: Mapping[str, int], k: int = 10) -> float:
-    """nDCG@k with graded gains `rel` (linear gain, log2 discount, as in trec_eval/BEIR)."""
-    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sorted((r for r in rels.values() if r > 0), reverse=True)[:k]
-    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def mrr_at(ranked: Sequence[str], rels: Mapping[str, int], k: int = 10) -> float:
-    """Reciprocal rank of the first relevant document within the top k (0 if none)."""
-    for i, d in enumerate(ranked[:k]):
-        if rels.get(d, 0) > 0:
-            return 1.0 / (i + 1)
-    return 0.0
-
-
-def recall_at(ranked: Sequence[str], rels: Mapping[str, int], k: int = 100) -> float:
-    """Share of the relevant documents found in the top k."""
-    relevant = {d for d, r in rels.items() if r > 0}
-    return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
+def _scored(run: Run, qids: Sequence[str], depth: int | None = None) -> dict[str, dict[str, float]]:
+    """A ranked run as trec_eval scores: strictly decreasing by rank, so its tie-breaking never reorders."""
+    out = {}
+    for q in qids:
+        ranked = list(dict.fromkeys(run.get(q, [])))[:depth]
+        if ranked:
+            out[q] = {d: float(len(ranked) - i) for i, d in enumerate(ranked)}
+    return out
 
 
 def evaluate_run(run: Run, qrels: Qrels) -> dict[str, float]:
-    """Mean nDCG@10, MRR@10 and Recall@100 over the queries in `qrels` (a query missing from `run` scores 0)."""
-    qids = [q for q, rels in qrels.items() if any(r > 0 for r in rels.values())]
-    if not qids:
-        return {"ndcg@10": 0.0, "mrr@10": 0.0, "recall@100": 0.0, "queries": 0}
-    out = {"ndcg@10": 0.0, "mrr@10": 0.0, "recall@100": 0.0}
-    for q in qids:
-        ranked = list(run.get(q, []))
-        out["ndcg@10"] += ndcg_at(ranked, qrels[q])
-        out["mrr@10"] += mrr_at(ranked, qrels[q])
-        out["recall@100"] += recall_at(ranked, qrels[q])
-    return {**{k: round(v / len(qids), 4) for k, v in out.items()}, "queries": len(qids)}
+    """Mean nDCG@10, MRR@10 and Recall@100 over the queries in `qrels` with a relevant document.
+
+    nDCG@10 is trec_eval's `ndcg_cut_10` (graded gains, log2 discount, as in BEIR), Recall@100
+    `recall_100`, and MRR@10 `recip_rank` on the run cut to its first 10 documents. A query missing
+    from `run` (or with an empty ranking) scores 0: trec_eval skips it, the mean here does not.
+    """
+    import pytrec_eval
+
+    gold = {q: {d: int(g) for d, g in rels.items()} for q, rels in qrels.items() if any(g > 0 for g in rels.values())}
+    if not gold:
+        return {**dict.fromkeys(METRICS, 0.0), "queries": 0}
+    full = pytrec_eval.RelevanceEvaluator(gold, {"ndcg_cut.10", "recall.100"}).evaluate(_scored(run, list(gold)))
+    top10 = pytrec_eval.RelevanceEvaluator(gold, {"recip_rank"}).evaluate(_scored(run, list(gold), 10))
+    sums = dict.fromkeys(METRICS, 0.0)
+    for q in gold:
+        sums["ndcg@10"] += full.get(q, {}).get("ndcg_cut_10", 0.0)
+        sums["recall@100"] += full.get(q, {}).get("recall_100", 0.0)
+        sums["mrr@10"] += top10.get(q, {}).get("recip_rank", 0.0)
+    return {**{k: round(v / len(gold), 4) for k, v in sums.items()}, "queries": len(gold)}
 
 
 def dense_search(query_vecs: np.ndarray, doc_vecs: np.ndarray, doc_ids: Sequence[str], k: int = 100) -> list[list[str]]:

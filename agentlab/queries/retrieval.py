@@ -14,7 +14,7 @@ import random
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentlab.queries.cache import (
     EmbeddingCache,
@@ -23,33 +23,39 @@ from agentlab.queries.cache import (
     corpus_hash,
     folder_fingerprint,
 )
-from agentlab.queries.config import RetrieverConfig
+
+if TYPE_CHECKING:
+    from agentlab.config.sections import DistillConfig
 
 log = logging.getLogger("agentlab")
 SYSTEMS = ("bm25", "base", "labeled_only", "weak_hard", "weak_soft")
 
 
-def train_retriever(pairs: Sequence[tuple[str, str]], texts: Mapping[str, str], cfg: RetrieverConfig, base: str,
-                    seed: int, parent: Path, name: str, fresh: bool = False, quiet: bool = True,
+def retriever_config(distill: DistillConfig) -> DistillConfig:
+    """The recipe's `distill:` section as the queries task trains with it: no validation split, no early stopping.
+
+    The retrievers are judged on the evaluation queries instead; `agentlab.tasks.queries` rejects the
+    label-only fields (`eval_split`, `soft_labels`, ...) when a recipe sets them.
+    """
+    return distill.model_copy(update={"eval_split": 0.0, "early_stopping_patience": 0})
+
+
+def train_retriever(pairs: Sequence[tuple[str, str]], texts: Mapping[str, str], distill: DistillConfig, parent: Path,
+                    name: str, fresh: bool = False, quiet: bool = True,
                     callbacks: list[Any] | None = None) -> tuple[Path, dict[str, Any]]:
-    """Train (or reuse) a retriever on (query, doc id) pairs; returns (folder, info with training metrics).
+    """Train (or reuse) the `retriever` student of `distill` on (query, doc id) pairs; returns (folder, info).
 
     The folder is `parent/retriever-<hash of data + settings>`: systems with the same pairs share it.
     `name` (the system) is only logged.
     """
-    from agentlab.config.sections import DistillConfig
     from agentlab.distill.base import make_student, read_meta
 
     data = [(q, texts[d]) for q, d in pairs]
-    config = DistillConfig.model_validate({
-        "student": {"type": "retriever", "base": base, "loss": cfg.loss, "peft": {"method": cfg.peft}},
-        "epochs": cfg.epochs, "max_steps": cfg.max_steps, "batch_size": cfg.batch_size,
-        "learning_rate": cfg.learning_rate, "max_length": cfg.max_length, "eval_split": 0,
-        "early_stopping_patience": 0, "device": cfg.device, "seed": seed})
-    key = content_hash({"v": 1, "config": config.model_dump(), "pairs": data})
+    config = retriever_config(distill)
+    key = content_hash({"v": 2, "config": config.model_dump(), "pairs": data})
 
     def build(tmp: Path) -> None:
-        log.info("retriever %s: training %s (%s) on %d pairs", name, base, cfg.loss, len(data))
+        log.info("retriever %s: training %s (%s) on %d pairs", name, config.student.base, config.student.loss, len(data))
         student = make_student("retriever")
         student.callbacks = list(callbacks or [])
         student.train(data, config, tmp, quiet=quiet)

@@ -64,8 +64,11 @@ def choose_examples(ctx, cfg, lm, split, texts, soft_key: str, seed: int):
     return cands[record["chosen"]], record
 
 
-def evaluate_systems(ctx, cfg, labeled, texts: dict[str, str], weak: dict[str, list], index) -> dict[str, Any]:
-    """BM25, the untrained embedder and the trained retrievers on the held-out queries; fills metrics + report."""
+def evaluate_systems(ctx, cfg, distill, labeled, texts: dict[str, str], weak: dict[str, list], index) -> dict[str, Any]:
+    """BM25, the untrained embedder and (with `distill`) the trained retrievers on the evaluation queries.
+
+    Fills ctx.metrics (`retrieval`, `retriever`, `retrieval_eval`) and the report's table.
+    """
     from agentlab.embedder import get_embedder, resolve_model
     from agentlab.queries.retrieval import Evaluator, eval_subset, load_model
     from agentlab.store import user_cache_dir
@@ -76,26 +79,27 @@ def evaluate_systems(ctx, cfg, labeled, texts: dict[str, str], weak: dict[str, l
                    base_cache=user_cache_dir() / "embeddings", run_cache=run_cache)
     res: dict[str, Any] = {"bm25": ev.bm25(index if len(ids) == len(texts) else None)}
     res["base"] = ev.dense(get_embedder(cfg.embedding_model), Path(resolve_model(cfg.embedding_model)), cache="base")
-    trained = train_systems(ctx, cfg, labeled, texts, weak) if cfg.retriever is not None else {}
+    trained = train_systems(ctx, cfg, distill, labeled, texts, weak) if distill is not None else {}
     for name, (folder, _) in trained.items():
-        res[name] = ev.dense(load_model(folder, cfg.retriever.device), folder)
+        res[name] = ev.dense(load_model(folder, distill.device), folder)
     ctx.metrics["retrieval"] = res
     if trained:
         ctx.metrics["retriever"] = {name: info for name, (_, info) in trained.items()}
-    ctx.metrics["retrieval_eval"] = {"queries": len(labeled.eval_queries), "corpus": len(ids),
+    ctx.metrics["retrieval_eval"] = {"queries": len(labeled.eval_queries), "source": labeled.eval_source,
+                                     "labeled_excluded": labeled.excluded, "corpus": len(ids),
                                      "whole_corpus": len(ids) == len(texts), "embedding_cache": ev.embedding_cache}
-    ctx.report.append(render_table(res, {n: i for n, (_, i) in trained.items()}, len(ids), len(texts)))
+    if distill is not None and distill.student.base != cfg.embedding_model:
+        ctx.report.append(f"note: the `base` row is `task.embedding_model` ({cfg.embedding_model}); the retrievers start "
+                          f"from `distill.student.base` ({distill.student.base})  ")
+    ctx.report.append(render_table(res, {n: i for n, (_, i) in trained.items()}, len(ids), len(texts), labeled))
     return res
 
 
-def train_systems(ctx, cfg, labeled, texts, weak) -> dict[str, tuple[Path, dict[str, Any]]]:
+def train_systems(ctx, cfg, distill, labeled, texts, weak) -> dict[str, tuple[Path, dict[str, Any]]]:
     """`labeled_only` and `weak_<prompt>` retrievers (identical training data shares one folder)."""
     from agentlab.queries.retrieval import train_retriever
 
-    rc = cfg.retriever
-    base = rc.base or cfg.embedding_model
-    seed = cfg.seed if cfg.seed is not None else ctx.seed
-    data = {"labeled_only": list(labeled.pairs)} if rc.labeled_only else {}
+    data = {"labeled_only": list(labeled.pairs)} if cfg.labeled_only else {}
     data.update({f"weak_{p}": list(labeled.pairs) + list(weak.get(p, [])) for p in cfg.prompts})
     parent = ctx.run_dir.path("retrievers") if ctx.run_dir is not None else Path(_tmp_dir())
     out: dict[str, tuple[Path, dict[str, Any]]] = {}
@@ -105,8 +109,8 @@ def train_systems(ctx, cfg, labeled, texts, weak) -> dict[str, tuple[Path, dict[
             out[name] = (out[same][0], {**out[same][1], "same_as": same})
             continue
         quiet, callbacks = _callbacks(ctx, f"retriever [{name}]")
-        folder, info = train_retriever(pairs, texts, rc, base, seed, parent, name, fresh=ctx.fresh,
-                                       quiet=quiet, callbacks=callbacks)
+        folder, info = train_retriever(pairs, texts, distill, parent, name, fresh=ctx.fresh, quiet=quiet,
+                                       callbacks=callbacks)
         if ctx.run_dir is not None:
             info["path"] = str(folder.relative_to(ctx.run_dir.root))
         out[name] = (folder, info)
@@ -119,11 +123,17 @@ def _tmp_dir() -> str:
     return tempfile.mkdtemp(prefix="agentlab-retrievers-")
 
 
-def render_table(res: dict[str, Any], trained: dict[str, dict[str, Any]], n_docs: int, n_corpus: int) -> str:
-    """The report.md section: one row per system."""
+def render_table(res: dict[str, Any], trained: dict[str, dict[str, Any]], n_docs: int, n_corpus: int, labeled) -> str:
+    """The report.md section: where the queries come from, then one row per system."""
     where = "the whole corpus" if n_docs == n_corpus else f"{n_docs:,} of {n_corpus:,} documents (`labeled.eval_corpus`)"
     queries = next(iter(res.values()))["queries"] if res else 0
-    lines = ["", "## Retrieval", "", f"{queries} held-out labeled queries over {where}.", "",
+    if labeled.eval_source == "eval.queries":
+        what = (f"{queries} test queries (`eval.queries`) over {where}; {labeled.excluded} labeled queries that are "
+                "also test queries (same id or text) were left out of the labeled pairs.")
+    else:
+        what = f"{queries} held-out labeled queries (never used as pairs) over {where}."
+    what += " Metrics: pytrec_eval (`ndcg_cut_10`, `recip_rank` of the top 10, `recall_100`)."
+    lines = ["", "## Retrieval", "", what, "",
              "| system | nDCG@10 | MRR@10 | Recall@100 | training pairs |", "|---|---|---|---|---|"]
     for name, m in res.items():
         pairs = trained.get(name, {}).get("pairs", "")

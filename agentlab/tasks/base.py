@@ -17,6 +17,7 @@ from agentlab.registry import Registry
 if TYPE_CHECKING:
     from agentlab.backends.base import ChatRequest
     from agentlab.engine import RunContext
+    from agentlab.errors import RecipeError
 
 
 class TaskConfig(StrictModel):
@@ -65,9 +66,17 @@ class Task:
     caveat: ClassVar[Optional[str]] = None
     #: True for a task whose output rows are not one per input row (e.g. autobench: a corpus in, questions out)
     changes_rows: ClassVar[bool] = False
+    #: True for a task that reads the recipe's `distill:` section itself (e.g. queries trains retrievers); the
+    #: runner then skips its generic distill stage, which trains on the `label` task's labels
+    handles_distill: ClassVar[bool] = False
 
     def __init__(self, config: TaskConfig):
         self.config = config
+
+    @classmethod
+    def check_recipe(cls, recipe: Any) -> list["RecipeError"]:
+        """Cross-section checks of a validated recipe (e.g. its `distill:` / `eval:` against this task). Default: none."""
+        return []
 
     def run(self, ctx: "RunContext", rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Return one output row per input row (same order), with the task's columns added."""

@@ -3,9 +3,11 @@
 Per document: `per_doc` queries from a few-shot hard prompt through any backend (cached like every
 call) and/or from a soft prompt tuned on the labeled pairs (SPTAR: PEFT prompt tuning, example
 filter, journaled generation). Consistency filter: a query is kept only if BM25 over the whole
-corpus (the source without `limit`) ranks its document in the top `bm25_top_k`. With held-out
-labeled queries, BM25, the untrained embedder and (with `retriever:`) dense retrievers trained on
-labeled-only and labeled + kept weak pairs are evaluated (nDCG@10, MRR@10, Recall@100).
+corpus (the source without `limit`) ranks its document in the top `bm25_top_k`. On the evaluation
+queries (the recipe's `eval: {queries, qrels}`, else held-out labeled queries), BM25, the untrained
+embedder and (with the recipe's `distill: {student: {type: retriever}}`) dense retrievers trained on
+labeled-only and labeled + kept weak pairs are evaluated with pytrec_eval (nDCG@10, MRR@10, Recall@100).
+The task trains its retrievers itself (`handles_distill`): the runner's label distill stage is skipped.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from agentlab.backends.base import ChatRequest
+from agentlab.errors import RecipeError
 from agentlab.queries.config import (  # noqa: F401  (re-exported: the task's schema)
     FilterConfig,
     LabeledConfig,
     QueriesConfig,
-    RetrieverConfig,
     SoftPromptConfig,
 )
 from agentlab.tasks.base import TASKS, Task
@@ -33,6 +35,10 @@ EMBEDDED_CAVEAT = ("The embedded SmolLM2-135M writes poor queries (copied titles
 RETRY_TEMPERATURE = 0.7
 #: data.jsonl columns per generator: queries, kept flags, raw answers
 COLUMNS = {"hard": ("queries", "kept", "_raw"), "soft": ("soft_queries", "soft_kept", "_soft_raw")}
+#: `distill:` fields that only the label task's distillation reads (the retrievers are judged on the eval queries)
+LABEL_ONLY = ("soft_labels", "min_confidence", "weight_by_confidence", "class_weights", "eval_split",
+              "early_stopping_patience", "early_stopping_metric")
+LABEL_ONLY_STUDENT = ("text_field", "prompt")
 
 
 @TASKS.register("queries")
@@ -40,6 +46,35 @@ class QueriesTask(Task):
     """Documents in; per generator (`hard`, `soft`) the queries and a kept flag per query (BM25 filter) out."""
 
     config_cls = QueriesConfig
+    handles_distill = True
+
+    @classmethod
+    def check_recipe(cls, recipe) -> list[RecipeError]:
+        """`distill:` must be a retriever student without label-only fields; `eval.queries` replaces held-out claims."""
+        cfg, distill, ev = recipe.task_config, recipe.distill, recipe.eval
+        test = ev is not None and ev.queries is not None
+        errors = []
+        if test and "eval_queries" in cfg.labeled.model_fields_set:
+            errors.append(RecipeError("task.labeled.eval_queries", "holds out labeled queries for evaluation, but "
+                                      "`eval.queries` already gives the test queries", cfg.labeled.eval_queries,
+                                      "remove task.labeled.eval_queries (or eval.queries / eval.qrels)"))
+        if distill is None:
+            return errors
+        if distill.student.type != "retriever":
+            errors.append(RecipeError("distill.student.type", "the queries task trains a dense retriever",
+                                      distill.student.type, "use `distill: {student: {type: retriever, base: minilm}}` "
+                                      "(or remove `distill:`)"))
+        bad = [(f"distill.{f}", getattr(distill, f)) for f in LABEL_ONLY if f in distill.model_fields_set]
+        bad += [(f"distill.student.{f}", getattr(distill.student, f)) for f in LABEL_ONLY_STUDENT
+                if f in distill.student.model_fields_set]
+        errors += [RecipeError(path, "is a label-distillation field; the queries task trains retrievers on "
+                               "query-document pairs and evaluates them on the evaluation queries", value,
+                               "remove it") for path, value in bad]
+        if not test and cfg.labeled.eval_queries == 0:
+            errors.append(RecipeError("distill", "the retrievers are evaluated on held-out labeled queries, but "
+                                      "task.labeled.eval_queries is 0", fix="set task.labeled.eval_queries (e.g. 200), "
+                                      "give `eval: {queries: ..., qrels: ...}`, or remove `distill:`"))
+        return errors
 
     def run(self, ctx, rows):
         from agentlab.queries.bm25 import BM25Index
@@ -65,7 +100,8 @@ class QueriesTask(Task):
         if labeled.eval_queries:
             from agentlab.queries.stage import evaluate_systems
 
-            evaluate_systems(ctx, cfg, labeled, texts, weak, index)
+            distill = ctx.recipe.distill if ctx.recipe is not None else None
+            evaluate_systems(ctx, cfg, distill, labeled, texts, weak, index)
         return out
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -95,12 +131,25 @@ class QueriesTask(Task):
         return corpus + [r for r in rows if r["id"] not in ids]
 
     def _labeled(self, ctx, corpus):
-        from agentlab.queries.labeled import read_qrels, read_queries, split_labeled
+        """Labeled pairs and evaluation queries: the recipe's `eval: {queries, qrels}` when given (never
+        also a labeled pair), else held-out labeled queries."""
+        from agentlab.queries.labeled import (
+            read_qrels,
+            read_queries,
+            read_test,
+            split_labeled,
+        )
 
-        lab = self.config.labeled
+        lab, ids = self.config.labeled, {r["id"] for r in corpus}
         resolve = ctx.recipe.resolve if ctx.recipe is not None else Path
+        ev = ctx.recipe.eval if ctx.recipe is not None else None
+        test = read_test(resolve(ev.queries), resolve(ev.qrels), ids) if ev is not None and ev.queries else None
         queries, qrels = read_queries(resolve(lab.queries)), read_qrels(resolve(lab.qrels))
-        return split_labeled(queries, qrels, {r["id"] for r in corpus}, lab.n, ctx.seed, lab.eval_queries)
+        labeled = split_labeled(queries, qrels, ids, lab.n, ctx.seed, lab.eval_queries, test=test)
+        if test is not None:
+            ctx.report.append(f"evaluation: {len(test.eval_queries)} test queries from `eval.queries`; {labeled.excluded} "
+                              "labeled queries with a test query's id or text left out of the labeled pairs  ")
+        return labeled
 
     # -- hard prompt (any backend) -----------------------------------------------------------------
     def _hard(self, ctx, rows, labeled, texts, out):

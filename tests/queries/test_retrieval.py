@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agentlab.config.sections import DistillConfig
 from agentlab.queries.cache import (
     EmbeddingCache,
     cached_folder,
     content_hash,
     corpus_hash,
 )
-from agentlab.queries.config import RetrieverConfig
 from agentlab.queries.retrieval import (
     Evaluator,
     eval_subset,
@@ -65,19 +65,25 @@ def test_embedding_cache_computes_once(tmp_path):
     assert corpus_hash(["a"], ["x"]) != corpus_hash(["a"], ["y"])
 
 
+def _config(loss: str = "mnrl", **kw) -> DistillConfig:
+    """A recipe's `distill:` section for the queries task: the retriever student, full fine-tune."""
+    return DistillConfig.model_validate({"student": {"type": "retriever", "base": "minilm", "loss": loss,
+                                                     "peft": {"method": "none"}}, "batch_size": 4, **kw})
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A MiniLM retriever trained for two steps on the six pairs (and its folder's parent)."""
     parent = tmp_path_factory.mktemp("retrievers")
-    cfg = RetrieverConfig(max_steps=2, batch_size=4)
-    folder, info = train_retriever(PAIRS, DOCS, cfg, "minilm", 0, parent, "labeled_only")
+    cfg = _config(max_steps=2)
+    folder, info = train_retriever(PAIRS, DOCS, cfg, parent, "labeled_only")
     return folder, info, cfg, parent
 
 
 def test_retriever_trains_is_reused_and_evaluates(trained, tmp_path):
     folder, info, cfg, parent = trained
     assert not info["reused"] and info["pairs"] == 6 and info["steps"] == 2 and (folder / "agentlab_student.json").is_file()
-    again, info2 = train_retriever(PAIRS, DOCS, cfg, "minilm", 0, parent, "weak_hard")
+    again, info2 = train_retriever(PAIRS, DOCS, cfg, parent, "weak_hard")
     assert again == folder and info2["reused"]
     ev = Evaluator(list(DOCS), list(DOCS.values()), QUERIES, QRELS, base_cache=None, run_cache=tmp_path)
     first = ev.dense(load_model(folder, "cpu"), folder)
@@ -88,8 +94,7 @@ def test_retriever_trains_is_reused_and_evaluates(trained, tmp_path):
 
 
 def test_gist_guided_negatives_train(tmp_path):
-    folder, info = train_retriever(PAIRS, DOCS, RetrieverConfig(loss="gist", max_steps=1, batch_size=4), "minilm", 0,
-                                   tmp_path, "weak_soft")
+    folder, info = train_retriever(PAIRS, DOCS, _config("gist", max_steps=1), tmp_path, "weak_soft")
     assert info["steps"] == 1 and not info["reused"]
     import json
 

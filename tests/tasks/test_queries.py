@@ -1,8 +1,10 @@
-"""The queries task: fake-backend orchestration, the BM25 consistency filter, IR metrics, query cleaning."""
+"""The queries task: fake-backend orchestration, the BM25 consistency filter, IR metrics (pytrec_eval), query cleaning,
+recipe contracts (`distill:` retriever student, `eval: {queries, qrels}`)."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -11,13 +13,7 @@ from click.testing import CliRunner
 import agentlab.tasks.queries  # noqa: F401  (registers the task even before it is a built-in)
 from agentlab.cli import main
 from agentlab.queries.bm25 import BM25Index
-from agentlab.queries.ireval import (
-    dense_search,
-    evaluate_run,
-    mrr_at,
-    ndcg_at,
-    recall_at,
-)
+from agentlab.queries.ireval import dense_search, evaluate_run
 from agentlab.queries.text import clean_query
 from tests.conftest import REPO
 from tests.distill.conftest import tiny_llama  # noqa: F401  (a tiny causal LM for the soft prompt)
@@ -42,24 +38,52 @@ def test_bm25_filter_keeps_and_drops():
     assert index.search(["coffee liver"], k=3)[0][0] == "d5"
 
 
+TEN = [f"x{i}" for i in range(10)]
+
+
 @pytest.mark.parametrize("ranked, rels, ndcg, mrr, rec", [
     (["a", "b", "c"], {"a": 1}, 1.0, 1.0, 1.0),
     (["x", "a"], {"a": 1}, 1 / np.log2(3), 0.5, 1.0),
     (["x", "a", "y", "b"], {"a": 1, "b": 1}, (1 / np.log2(3) + 1 / np.log2(5)) / (1 + 1 / np.log2(3)), 0.5, 1.0),
+    (["x", "a", "y", "b"], {"a": 2, "b": 1, "z": 0}, (2 / np.log2(3) + 1 / np.log2(5)) / (2 + 1 / np.log2(3)), 0.5, 1.0),
     (["x", "y"], {"a": 1, "b": 1}, 0.0, 0.0, 0.0),
-    (["x"] * 10 + ["a"], {"a": 1, "b": 1}, 0.0, 0.0, 0.5),
+    (TEN + ["a"], {"a": 1, "b": 1}, 0.0, 0.0, 0.5),  # rank 11: outside @10, inside @100
+    (TEN * 10 + ["b"], {"b": 1}, 0.0, 0.0, 1.0),  # a repeated id counts once: b is at rank 11
 ])
 def test_ir_metrics_hand_computed(ranked, rels, ndcg, mrr, rec):
-    assert ndcg_at(ranked, rels) == pytest.approx(ndcg)
-    assert mrr_at(ranked, rels) == pytest.approx(mrr)
-    assert recall_at(ranked, rels) == pytest.approx(rec)
+    m = evaluate_run({"q": ranked}, {"q": rels})
+    assert (m["ndcg@10"], m["mrr@10"], m["recall@100"], m["queries"]) == (
+        pytest.approx(ndcg, abs=1e-4), pytest.approx(mrr, abs=1e-4), pytest.approx(rec, abs=1e-4), 1)
 
+
+def _ref(ranked, rels):
+    """An independent plain-Python nDCG@10 / MRR@10 / Recall@100 (linear gains, log2 discount) to cross-check."""
+    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:10]))
+    ideal = sorted((r for r in rels.values() if r > 0), reverse=True)[:10]
+    mrr = next((1 / (i + 1) for i, d in enumerate(ranked[:10]) if rels.get(d, 0) > 0), 0.0)
+    relevant = {d for d, r in rels.items() if r > 0}
+    return dcg / sum(r / math.log2(i + 2) for i, r in enumerate(ideal)), mrr, len(relevant & set(ranked[:100])) / len(relevant)
+
+
+def test_pytrec_eval_agrees_with_a_reference_on_a_hand_made_collection():
+    rng = np.random.default_rng(0)
+    docs = [f"d{i}" for i in range(150)]
+    qrels = {f"q{j}": {d: int(rng.integers(1, 3)) for d in rng.choice(docs, 3, replace=False)} for j in range(20)}
+    qrels["q0"]["d149"] = 0  # a judged non-relevant document
+    run = {q: list(rng.permutation(docs)[:120]) for q in qrels}
+    run["q1"] = list(qrels["q1"]) + run["q1"]  # a perfect start
+    run["q1"] = list(dict.fromkeys(run["q1"]))
+    ref = np.mean([_ref(run[q], qrels[q]) for q in qrels], axis=0)
+    m = evaluate_run(run, qrels)
+    assert [m["ndcg@10"], m["mrr@10"], m["recall@100"]] == pytest.approx(list(ref), abs=1e-4)
+    assert m["queries"] == 20 and 0 < m["ndcg@10"] < 1
 
 def test_evaluate_run_means_and_missing_queries():
-    qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1}, "q3": {"c": 0}}  # q3 has no relevant document: not counted
     assert evaluate_run({"q1": ["a"], "q2": ["x", "b"]}, qrels) == {
         "ndcg@10": round((1 + 1 / np.log2(3)) / 2, 4), "mrr@10": 0.75, "recall@100": 1.0, "queries": 2}
-    assert evaluate_run({"q1": ["a"]}, qrels)["mrr@10"] == 0.5
+    assert evaluate_run({"q1": ["a"]}, qrels)["mrr@10"] == 0.5  # a query missing from the run scores 0
+    assert evaluate_run({"q1": ["a"], "q2": []}, qrels)["recall@100"] == 0.5
 
 
 def test_dense_search_orders_by_similarity():
@@ -88,8 +112,8 @@ def qdir(workdir, monkeypatch):
     return workdir
 
 
-def _recipe(task=None, rules=None):
-    return {
+def _recipe(task=None, rules=None, **sections):
+    return {**sections,
         "name": "q",
         "source": {"path": "corpus.jsonl", "id_field": "_id", "text_fields": ["title", "text"], "limit": 4},
         "models": {"small": {"backend": "fake", "default": "", "rules": rules or {
@@ -154,21 +178,40 @@ def test_retrieval_eval_bm25_and_base(qdir):
     assert ret["bm25"]["mrr@10"] == 1.0
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"prompt": "soft", "examples": 1}, "prompt 'soft' tunes a soft prompt on labeled.n - examples pairs"),
-    ({"retriever": {"loss": "triplet"}}, "task.retriever.loss"),
-    ({"retriever": {}}, "retriever training is evaluated on held-out labeled queries but labeled.eval_queries is 0"),
-    ({"soft": {"num_virtual_tokens": 0}}, "task.soft.num_virtual_tokens"),
-    ({"soft": {"bogus": 1}}, "bogus"),
-    ({"per_doc": 3}, "per_doc is 3 but temperature is 0"),
-    ({"bogus": 1}, "bogus"),
+RETRIEVER = {"student": {"type": "retriever", "base": "minilm", "peft": {"method": "none"}}, "max_steps": 1, "batch_size": 4}
+TEST = {"queries": "queries.jsonl", "qrels": "qrels.tsv"}
+
+
+@pytest.mark.parametrize("change, sections, message", [
+    ({"prompt": "soft", "examples": 1}, {}, "prompt 'soft' tunes a soft prompt on labeled.n - examples pairs"),
+    ({"soft": {"num_virtual_tokens": 0}}, {}, "task.soft.num_virtual_tokens"),
+    ({"soft": {"bogus": 1}}, {}, "bogus"),
+    ({"per_doc": 3}, {}, "per_doc is 3 but temperature is 0"),
+    ({"bogus": 1}, {}, "bogus"),
+    ({"retriever": {"loss": "gist"}}, {}, "task: `task.retriever` moved to the recipe's top-level `distill:` section"),
+    ({}, {"distill": {"student": {"type": "classifier"}}},
+     ("distill.student.type: the queries task trains a dense retriever (got 'classifier'). Fix: use `distill: "
+      "{student: {type: retriever, base: minilm}}` (or remove `distill:`)")),
+    ({}, {"distill": {"student": {"type": "retriever", "loss": "triplet"}}}, "distill.student.loss"),
+    ({}, {"distill": {"student": {"type": "retriever"}, "eval_split": 0.1}},
+     ("distill.eval_split: is a label-distillation field; the queries task trains retrievers on query-document pairs "
+      "and evaluates them on the evaluation queries (got 0.1). Fix: remove it")),
+    ({}, {"distill": {"student": {"type": "retriever", "prompt": "x {text}"}}}, "distill.student.prompt: is a label-distillation field"),
+    ({}, {"distill": RETRIEVER}, ("distill: the retrievers are evaluated on held-out labeled queries, but "
+     "task.labeled.eval_queries is 0. Fix: set task.labeled.eval_queries (e.g. 200), give `eval: {queries: ..., "
+     "qrels: ...}`, or remove `distill:`")),
+    ({}, {"eval": {"queries": "queries.jsonl"}}, "eval: `queries` is set but `qrels` is not; give both test files"),
+    ({}, {"eval": {"queries": "queries.jsonl", "qrels": "nope.tsv"}}, "eval.qrels: file not found (got 'nope.tsv')"),
+    ({}, {"eval": TEST}, ("task.labeled.eval_queries: holds out labeled queries for evaluation, but `eval.queries` "
+     "already gives the test queries (got 0). Fix: remove task.labeled.eval_queries (or eval.queries / eval.qrels)")),
 ])
-def test_config_errors(qdir, change, message):
+def test_config_errors(qdir, change, sections, message):
     from tests.conftest import write_recipe
 
-    path = write_recipe(qdir / "r.yaml", _recipe(change))
+    path = write_recipe(qdir / "r.yaml", _recipe(change, **sections))
     res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"])
-    assert res.exit_code != 0 and message in res.output, res.output
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert not (qdir / "out").exists()
 
 
 @pytest.fixture
@@ -187,7 +230,7 @@ def _sptar_recipe(tiny):
     return _recipe({"prompt": "both", "labeled": {"queries": "queries.jsonl", "qrels": "qrels.tsv", "n": 4, "eval_queries": 2},
                     "soft": {"base": str(tiny), "num_virtual_tokens": 4, "max_steps": 2, "batch_size": 2, "max_length": 96,
                              "candidates": 2, "val_fraction": 0.25, "generate_batch": 2},
-                    "max_tokens": 8, "retriever": {"max_steps": 1, "batch_size": 4}, "threads": 1})
+                    "max_tokens": 8, "threads": 1}, distill=RETRIEVER)
 
 
 def test_soft_prompt_and_retrievers_end_to_end_and_resume(sdir, tiny_llama):  # noqa: F811
@@ -220,6 +263,34 @@ def test_soft_prompt_and_retrievers_end_to_end_and_resume(sdir, tiny_llama):  # 
     assert all(v["reused"] or "same_as" in v for v in man2["metrics"]["retriever"].values())
     assert [r["soft_queries"] for r in rows2] == [r["soft_queries"] for r in rows]
     assert man2["metrics"]["retrieval"] == ret and man2["metrics"]["retrieval_eval"]["embedding_cache"]["misses"] == 0
+    assert "distill" not in m and "student" not in man.get("artifacts", {})  # the label distill stage never ran
+
+
+def _labeled_file(qdir, name, items):
+    with (qdir / f"{name}.jsonl").open("w") as f:
+        f.write("".join(json.dumps({"_id": k, "text": q}) + "\n" for k, (q, _) in items.items()))
+    (qdir / f"{name}.tsv").write_text("".join(f"{k}\t{d}\t1\n" for k, (_, d) in items.items()))
+
+
+def test_eval_queries_test_set_never_leaks_into_labeled_pairs(sdir):
+    # the test set shares q2 (same id) and q5's text (another id) with the labeled queries
+    test = {"q2": LABELED["q2"], "t5": LABELED["q5"], "t1": ("aspirin heart attack risk", "d1")}
+    _labeled_file(sdir, "test", test)
+    lab = {"queries": "queries.jsonl", "qrels": "qrels.tsv", "n": 4}
+    recipe = _recipe({"labeled": lab, "labeled_only": False}, distill=RETRIEVER,
+                     eval={"queries": "test.jsonl", "qrels": "test.tsv"})
+    _, man = _run(sdir, recipe)
+    m = man["metrics"]
+    assert set(m["retrieval"]) == {"bm25", "base", "weak_hard"} and set(m["retriever"]) == {"weak_hard"}
+    assert all(v["queries"] == 3 for v in m["retrieval"].values())
+    assert m["retrieval_eval"]["source"] == "eval.queries" and m["retrieval_eval"]["labeled_excluded"] == 2
+    pairs = [json.loads(l) for l in (sdir / "out" / "pairs.jsonl").read_text().splitlines()]
+    labeled = {p["query"] for p in pairs if p["source"] == "labeled"}
+    assert len(labeled) == 4 and not labeled & {q for q, _ in test.values()}
+    assert m["retriever"]["weak_hard"]["pairs"] == 4 + m["queries"]["hard"]["kept"]
+    assert "distill" not in m  # the queries task trained its retriever; the label distill stage never ran
+    report = (sdir / "out" / "report.md").read_text()
+    assert "3 test queries (`eval.queries`)" in report and "2 labeled queries that are also test queries" in report
 
 
 def test_embedded_model_gets_a_caveat():
