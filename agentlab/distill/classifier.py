@@ -59,7 +59,7 @@ def soft_cross_entropy(logits, targets, weights):
     return (-(targets * logp).sum(-1) * weights).mean()
 
 
-def _trainer_cls():
+def _trainer_cls(loss_fn=soft_cross_entropy):
     from transformers import Trainer
 
     class SoftLabelTrainer(Trainer):
@@ -68,7 +68,7 @@ def _trainer_cls():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             targets, weights = inputs.pop("labels"), inputs.pop("weights")
             outputs = model(**inputs)
-            loss = soft_cross_entropy(outputs.logits, targets, weights)
+            loss = loss_fn(outputs.logits, targets, weights)
             return (loss, outputs) if return_outputs else loss
 
     return SoftLabelTrainer
@@ -129,6 +129,8 @@ class ClassifierStudent(Student):
                  model: Any = None, tokenizer: Any = None):
         super().__init__(classes, meta)
         self.model, self.tokenizer = model, tokenizer
+        #: loss(logits, targets, weights) for the next `train`; another loss can be swapped in (w2s's auxiliary confidence loss)
+        self.loss_fn = soft_cross_entropy
 
     def train(self, data: list[Any], config: DistillConfig, out_dir: Path,
               eval_data: list[Any] | None = None, quiet: bool = False) -> dict[str, Any]:
@@ -185,7 +187,7 @@ class ClassifierStudent(Student):
         args = TrainingArguments(**training_args(config, out_dir, len(train_ex), has_eval, quiet,
                                                  remove_unused_columns=False, label_names=["labels"]))
         as_dicts = lambda exs: [{"text": e.text, "target": e.target, "weight": e.weight} for e in exs]
-        trainer = _trainer_cls()(
+        trainer = _trainer_cls(self.loss_fn)(
             model=self.model, args=args, train_dataset=as_dicts(train_ex), eval_dataset=as_dicts(eval_ex) or None,
             data_collator=_Collator(self.tokenizer, config.max_length), compute_metrics=_accuracy if has_eval else None,
             callbacks=early_stopping(config, has_eval) + self.callbacks,

@@ -1,0 +1,150 @@
+"""The w2s examples: proposed answers and targets from gold, the three splits, the students' input texts.
+
+Gold is used here, and only here, to build the yes/no examples: which answer a row proposes (with
+`answers_from_gold`) and whether that answer is correct (the target). Neither the target nor the
+gold value is ever put in a debater's or judge's prompt; the proposed answer is, by design (it is
+what they argue about), and with `flip_fraction: 0.5` it says nothing about the target on its own.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from agentlab.debate.parse import match_choice
+from agentlab.errors import ConfigError
+from agentlab.prompts import Prompt
+
+if TYPE_CHECKING:
+    from agentlab.w2s.config import W2sConfig
+
+SPLITS = ("half1", "half2", "test")
+
+
+@dataclass
+class W2sData:
+    """Per row: the proposed answer, the target class index (None: no usable gold), the split, the input text.
+
+    Attributes:
+        classes: the two student classes, the positive one (the proposed answer is correct) first.
+        answers: the proposed answer of each row (None when the row has no usable gold).
+        targets: 0 (correct) / 1 (incorrect), or None.
+        splits: split name -> row indices (sorted); rows without a target are in none.
+        questions: the rendered w2s question per row.
+        texts: what the students read, without any debate.
+    """
+
+    classes: list[str]
+    answers: list[str | None]
+    targets: list[int | None]
+    splits: dict[str, list[int]] = field(default_factory=dict)
+    questions: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+    @property
+    def usable(self) -> list[int]:
+        """Row indices with a target, in row order."""
+        return [i for i, t in enumerate(self.targets) if t is not None]
+
+    def split_of(self, i: int) -> str | None:
+        """The split a row belongs to (None: no usable gold)."""
+        return next((name for name, idx in self.splits.items() if i in idx), None)
+
+
+def proposed_answers(config: W2sConfig, rows: list[dict[str, Any]], gold: list[Any]) -> tuple[list, list]:
+    """(proposed answer, target index) per row, from gold; (None, None) where gold is missing or unknown."""
+    if config.answers_from_gold is not None:
+        return _flipped_answers(config.answers_from_gold, gold, config.flip_fraction, config.seed)
+    choices = config.choices
+    mapping = {str(k).strip().lower(): v for k, v in (config.gold_map or {}).items()}
+    answers, targets = [], []
+    for row, g in zip(rows, gold):
+        key = None if g is None else str(g).strip().lower()
+        choice = match_choice(mapping.get(key, key), choices) if key is not None else None
+        ok = choice is not None and row.get(config.answer_field) is not None
+        answers.append(str(row[config.answer_field]) if ok else None)
+        targets.append(choices.index(choice) if ok else None)
+    return answers, targets
+
+
+def _flipped_answers(truth: dict[str, str], gold: list[Any], fraction: float, seed: int) -> tuple[list, list]:
+    """Each row proposes its true answer, or for a seeded `fraction` of rows the other one (target 1 = incorrect)."""
+    keys = {str(k).strip().lower(): v for k, v in truth.items()}
+    values = list(dict.fromkeys(truth.values()))
+    true = [None if g is None else keys.get(_gold_key(g)) for g in gold]
+    usable = [i for i, t in enumerate(true) if t is not None]
+    order = usable[:]
+    random.Random(seed).shuffle(order)
+    flipped = set(order[: round(len(order) * fraction)])
+    answers: list[str | None] = [None] * len(gold)
+    targets: list[int | None] = [None] * len(gold)
+    for i in usable:
+        other = values[1] if true[i] == values[0] else values[0]
+        answers[i], targets[i] = (other, 1) if i in flipped else (true[i], 0)
+    return answers, targets
+
+
+def _gold_key(g: Any) -> str:
+    """'1', 1 and 1.0 all read as '1' (TSV/CSV/JSON give gold labels in different types)."""
+    if isinstance(g, float) and g.is_integer():
+        g = int(g)
+    return str(g).strip().lower()
+
+
+def split_rows(usable: list[int], targets: list[int | None], test_fraction: float, seed: int) -> dict[str, list[int]]:
+    """Seeded split of the usable rows, stratified by target: `test` (held out), then half 1 and half 2.
+
+    Per class (shuffled): round(n_c * test_fraction) rows go to test, the rest alternate between the
+    halves, starting with the smaller one so that their sizes stay within one row.
+    """
+    rng = random.Random(seed)
+    splits: dict[str, list[int]] = {"half1": [], "half2": [], "test": []}
+    for c in sorted({targets[i] for i in usable}):
+        members = [i for i in usable if targets[i] == c]
+        rng.shuffle(members)
+        k = round(len(members) * test_fraction)
+        splits["test"] += members[:k]
+        first, second = ("half1", "half2") if len(splits["half1"]) <= len(splits["half2"]) else ("half2", "half1")
+        splits[first] += members[k:][0::2]
+        splits[second] += members[k:][1::2]
+    if not splits["test"]:  # a tiny test_fraction: hold out one row all the same
+        larger = max(("half1", "half2"), key=lambda h: len(splits[h]))
+        splits["test"].append(splits[larger].pop())
+    if not all(splits.values()):
+        raise ConfigError(f"w2s needs at least one row with gold per split (test, half 1, half 2); got {len(usable)} usable "
+                          "row(s): add rows or fix eval.gold")
+    return {k: sorted(v) for k, v in splits.items()}
+
+
+def build_data(config: W2sConfig, rows: list[dict[str, Any]], gold: list[Any] | None) -> W2sData:
+    """Proposed answers, targets, splits and input texts for every row."""
+    if gold is None:
+        raise ConfigError("task w2s needs gold labels: set `eval: {gold: <column>}` (gold trains the weak students on half 1 "
+                          "and measures every accuracy; it is never shown to the debaters)")
+    if rows and config.text_field not in rows[0]:
+        raise ConfigError(f"column {config.text_field!r} (task.text_field) not in the source; columns: {', '.join(sorted(rows[0]))}")
+    if config.answer_field and rows and config.answer_field not in rows[0]:
+        raise ConfigError(f"column {config.answer_field!r} (task.answer_field) not in the source; columns: {', '.join(sorted(rows[0]))}")
+    answers, targets = proposed_answers(config, rows, gold)
+    data = W2sData(config.choices, answers, targets)
+    if not data.usable:
+        seen = sorted({str(g) for g in gold})[:5]
+        how = "answers_from_gold" if config.answers_from_gold is not None else "gold_map"
+        raise ConfigError(f"no gold value ({', '.join(seen)}) could be used; map them with `task.{how}`")
+    data.splits = split_rows(data.usable, targets, config.test_fraction, config.seed)
+    question, template = Prompt(config.question, "task.question"), Prompt(config.input_template, "task.input_template")
+    for row, ans in zip(rows, answers):
+        q = question.render(**{**row, "row": row})
+        data.questions.append(q)
+        variables = {**row, "row": row, "text": row.get(config.text_field), "question": q, "answer": ans}
+        data.texts.append(template.render(**variables))
+    return data
+
+
+def with_transcript(text: str, transcript: list[dict[str, str]]) -> str:
+    """The input text with a debate transcript appended ("Debate:" and one "Speaker: text" line per turn)."""
+    if not transcript:
+        return text
+    turns = "\n".join(f"{t['speaker'].capitalize()}: {t['text']}" for t in transcript)
+    return f"{text}\n\nDebate:\n{turns}"
