@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -40,9 +40,9 @@ class Answer:
     """A parsed answer: `value` (schema instance or text) or None with `error`; `raw` is what the model said."""
 
     value: Any
-    raw: Optional[str]
-    error: Optional[str] = None
-    result: Optional[ChatResult] = None
+    raw: str | None
+    error: str | None = None
+    result: ChatResult | None = None
     repaired: bool = False
 
 
@@ -57,9 +57,9 @@ class RunContext:
     seed: int = 0
     recipe: Any = None
     stats: dict[str, ModelStats] = field(default_factory=dict)
-    budget_usd: Optional[float] = None
+    budget_usd: float | None = None
     run_dir: Any = None
-    gold: Optional[list[Any]] = None
+    gold: list[Any] | None = None
     executor: Any = None  # an agentlab.executors.Executor; None = local (this process)
     metrics: dict[str, Any] = field(default_factory=dict)
     report: list[str] = field(default_factory=list)
@@ -76,7 +76,7 @@ class RunContext:
         self.prompts[str(path)] = prompt.hash
         return prompt
 
-    def resolve_model(self, name: Optional[str]) -> str:
+    def resolve_model(self, name: str | None) -> str:
         """Map `default`/None to the single configured model."""
         if name and name != "default" or (name == "default" and "default" in self.model_configs):
             if name not in self.model_configs:
@@ -95,7 +95,7 @@ class RunContext:
             self.executor = LocalExecutor(ExecutorConfig())
         return self.executor
 
-    def backend(self, name: Optional[str]) -> Backend:
+    def backend(self, name: str | None) -> Backend:
         """The backend for a model name, created once per process (and executor) and reused."""
         name = self.resolve_model(name)
         cfg = self.model_configs[name]
@@ -107,7 +107,7 @@ class RunContext:
                 _BACKENDS[key] = executor.make_backend(cfg)
             return _BACKENDS[key]
 
-    def call(self, model: Optional[str], requests: list[ChatRequest], desc: str = "calls") -> list[ChatResult]:
+    def call(self, model: str | None, requests: list[ChatRequest], desc: str = "calls") -> list[ChatResult]:
         """Answer requests through the cache; misses go to the backend in batches, cached as they complete."""
         name = self.resolve_model(model)
         backend = self.backend(name)
@@ -115,7 +115,7 @@ class RunContext:
         ident = backend.identity()
         keys = [r.cache_key(ident) for r in requests]
         hits = {} if self.fresh else self.cache.get_many(keys)
-        results: list[Optional[ChatResult]] = [None] * len(requests)
+        results: list[ChatResult | None] = [None] * len(requests)
         todo: dict[str, list[int]] = {}
         for i, k in enumerate(keys):
             if k in hits:
@@ -171,7 +171,7 @@ class RunContext:
                 on_result(j, ChatResult(error=lost))
         log.debug("%d calls in %.2fs on the %s executor", len(reqs), time.perf_counter() - t0, executor.name)
 
-    def complete(self, model: Optional[str], requests: list[ChatRequest], schema: Optional[type[BaseModel]] = None,
+    def complete(self, model: str | None, requests: list[ChatRequest], schema: type[BaseModel] | None = None,
                  desc: str = "calls") -> list[Answer]:
         """Call and parse. With a schema: constrain, repair, retry once with the error, else record the failure."""
         name = self.resolve_model(model)
@@ -197,7 +197,7 @@ class RunContext:
         return answers
 
     @staticmethod
-    def _parse(res: ChatResult, schema: Optional[type[BaseModel]]) -> Answer:
+    def _parse(res: ChatResult, schema: type[BaseModel] | None) -> Answer:
         if not res.ok:
             return Answer(None, res.text, res.error, res)
         if schema is None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Optional
+from typing import Any
 
 
 class _Handle:
     """One bar; `advance` is thread-safe."""
 
-    def __init__(self, owner: "Progress", task_id: Any, total: int):
+    def __init__(self, owner: Progress, task_id: Any, total: int):
         self.owner, self.task_id, self.total = owner, task_id, total
         self.done = self.cached = self.failed = self.tokens = 0
         self.cost = 0.0
@@ -41,11 +41,17 @@ class Progress:
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
-        self._rich: Optional[Any] = None
+        self._rich: Any | None = None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if not self.quiet:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+            from rich.progress import Progress as RichProgress
 
             self._rich = RichProgress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -54,7 +60,7 @@ class Progress:
             self._rich.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._rich is not None:
             self._rich.stop()
             self._rich = None

@@ -7,7 +7,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 from pydantic import Field, PrivateAttr
@@ -34,7 +34,7 @@ class Recipe(StrictModel):
     """A whole run: source -> task (LLM stage) -> aggregate -> escalate -> distill -> eval -> output."""
 
     name: str = Field(description="Run name; the default output dir is `outputs/<name>`.")
-    description: Optional[str] = Field(None, description="Free text, copied to the report.")
+    description: str | None = Field(None, description="Free text, copied to the report.")
     seed: int = Field(0, description="Global seed (sampling, splits, training).")
     source: SourceConfig = Field(description="The input rows.")
     models: dict[str, dict[str, Any]] = Field(
@@ -42,16 +42,16 @@ class Recipe(StrictModel):
         description="Named backend configs, e.g. `small: {backend: embedded}`. Empty = one embedded model named `default`.",
     )
     task: dict[str, Any] = Field(description="The task: `type` (registry key) plus that task's fields.")
-    aggregate: Optional[AggregateConfig] = Field(None, description="Label model over the votes (label task).")
-    escalate: Optional[EscalateConfig] = Field(None, description="Send uncertain rows to a stronger model (label task).")
-    distill: Optional[DistillConfig] = Field(None, description="Train a small student on the labels (label task), or the "
+    aggregate: AggregateConfig | None = Field(None, description="Label model over the votes (label task).")
+    escalate: EscalateConfig | None = Field(None, description="Send uncertain rows to a stronger model (label task).")
+    distill: DistillConfig | None = Field(None, description="Train a small student on the labels (label task), or the "
                                              "queries task's dense retrievers (`student: {type: retriever}`).")
-    eval: Optional[EvalConfig] = Field(None, description="Evaluate against gold (label tasks) or test queries (queries task).")
+    eval: EvalConfig | None = Field(None, description="Evaluate against gold (label tasks) or test queries (queries task).")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description="Where LLM calls run.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="What to write where.")
 
     _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
-    _path: Optional[Path] = PrivateAttr(None)
+    _path: Path | None = PrivateAttr(None)
     _task_config: Any = PrivateAttr(None)
     _model_configs: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -71,7 +71,7 @@ class Recipe(StrictModel):
         return self._raw
 
     @property
-    def path(self) -> Optional[Path]:
+    def path(self) -> Path | None:
         """The recipe file, when loaded from one."""
         return self._path
 
@@ -126,7 +126,7 @@ def load_recipe(path: str | Path) -> Recipe:
     return parse_recipe(raw, p)
 
 
-def parse_recipe(raw: Any, path: Optional[Path] = None) -> Recipe:
+def parse_recipe(raw: Any, path: Path | None = None) -> Recipe:
     """Validate a recipe given as data (already read from YAML)."""
     if not isinstance(raw, dict):
         raise RecipeErrors([RecipeError("", "a recipe must be a mapping", type(raw).__name__, "start with `name:`")])

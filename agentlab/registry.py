@@ -7,8 +7,9 @@ Built-ins register like plugins; third-party packages add entries through the
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from importlib import metadata
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from agentlab.config.sections import SourceConfig
 from agentlab.errors import ConfigError, RecipeError, RecipeErrors
@@ -37,7 +38,7 @@ def _read_wrench(path: Path) -> list[dict[str, Any]]:
     """WRENCH json: {id: {data: {text,...}, label: int, weak_labels: [...]}} -> rows with class names."""
     names_file = path.parent / "label.json"
     names = json.loads(names_file.read_text()) if names_file.exists() else {}
-    name = lambda i: (names.get(str(i), str(i)).lower() if i is not None and i >= 0 else None)  # noqa: E731
+    name = lambda i: (names.get(str(i), str(i)).lower() if i is not None and i >= 0 else None)
     data = json.loads(path.read_text(encoding="utf-8"))
     rows = []
     for key, ex in data.items():

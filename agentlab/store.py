@@ -12,8 +12,9 @@ import os
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from agentlab.errors import ConfigError
 
@@ -21,10 +22,10 @@ from agentlab.errors import ConfigError
 class CallCache:
     """key -> ChatResult JSON in SQLite (WAL). `path=None` disables caching."""
 
-    def __init__(self, path: Optional[Path]):
+    def __init__(self, path: Path | None):
         self.path = path
         self._lock = threading.Lock()
-        self._db: Optional[sqlite3.Connection] = None
+        self._db: sqlite3.Connection | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)

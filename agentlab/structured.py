@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -16,7 +16,7 @@ def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
     return schema.model_json_schema()
 
 
-def parse_structured(text: Optional[str], schema: type[BaseModel]) -> tuple[Optional[BaseModel], bool, Optional[str]]:
+def parse_structured(text: str | None, schema: type[BaseModel]) -> tuple[BaseModel | None, bool, str | None]:
     """Parse `text` into `schema`.
 
     Returns:
@@ -47,7 +47,7 @@ def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200]
 
 
-def retry_messages(messages: list[dict[str, Any]], raw: Optional[str], error: str, schema: type[BaseModel]) -> list[dict[str, Any]]:
+def retry_messages(messages: list[dict[str, Any]], raw: str | None, error: str, schema: type[BaseModel]) -> list[dict[str, Any]]:
     """The messages for the single retry after a parse failure: the bad answer and the error."""
     return [
         *messages,

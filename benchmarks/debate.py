@@ -40,7 +40,7 @@ def run(recipe_path: Path, data_dir: Path | None, limit: int | None, out: Path, 
 def table(manifest: dict) -> str:
     """The comparison table and the position-bias line, from one manifest."""
     m = manifest["metrics"]
-    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
     lines = ["| annotator | " + " | ".join(KEYS) + " | n |", "|---|" + "---|" * (len(KEYS) + 1)]
     for name in ("debate", "debate_swapped", "single_judge"):
         if name in m:

@@ -64,7 +64,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from llama_cpp import Llama
 
-    from agentlab.backends.embedded import EmbeddedBackend, EmbeddedConfig, default_model_path, default_threads
+    from agentlab.backends.embedded import (
+        EmbeddedBackend,
+        EmbeddedConfig,
+        default_model_path,
+        default_threads,
+    )
 
     path = default_model_path()
     if path is None:

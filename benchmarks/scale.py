@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from throughput import messages, start_server  # noqa: E402  (the same fixed-latency server)
+from throughput import messages, start_server
 
 
 def timed_call(model_cfg, executor, n: int, offset: int) -> float:

@@ -85,7 +85,7 @@ def main() -> None:
                 rows.append((label, f"  LF {lf['name']}", lf.get("emp_accuracy"), None, lf["coverage"], None, None))
     print(f"{'setting':<40} {'model':<28} {'acc(all)':>8} {'macroF1':>8} {'cover':>6} {'calls':>6} {'secs':>7}")
     for r in rows:
-        fmt = lambda v, w, p=4: (f"{v:>{w}.{p}f}" if isinstance(v, float) else f"{'' if v is None else v:>{w}}")  # noqa: E731
+        fmt = lambda v, w, p=4: (f"{v:>{w}.{p}f}" if isinstance(v, float) else f"{'' if v is None else v:>{w}}")
         print(f"{r[0]:<40} {r[1]:<28} {fmt(r[2], 8)} {fmt(r[3], 8)} {fmt(r[4], 6, 3)} {fmt(r[5], 6)} {fmt(r[6], 7, 1)}")
 
 

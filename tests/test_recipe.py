@@ -116,8 +116,8 @@ def test_bad_yaml_and_missing_file(workdir):
 
 
 def test_every_shipped_recipe_validates():
-    from pathlib import Path
     import os
+    from pathlib import Path
 
     repo = Path(__file__).resolve().parent.parent
     cwd = os.getcwd()

@@ -13,7 +13,8 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Awaitable, Callable, Coroutine, Optional
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from agentlab.backends.base import ChatResult, OnResult
 
@@ -25,8 +26,8 @@ class BackgroundLoop:
 
     def __init__(self, name: str):
         self.name = name
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     @property
@@ -44,11 +45,11 @@ class BackgroundLoop:
         """True once the loop runs (and until it is closed)."""
         return self._loop is not None
 
-    def run(self, coro: Coroutine[Any, Any, Any], timeout: Optional[float] = None) -> Any:
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
         """Run a coroutine on the loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def close(self, cleanup: Optional[Callable[[], Coroutine[Any, Any, Any]]] = None) -> None:
+    def close(self, cleanup: Callable[[], Coroutine[Any, Any, Any]] | None = None) -> None:
         """Run `cleanup()` on the loop (best effort), then stop it. Safe to call twice."""
         with self._lock:
             loop, self._loop = self._loop, None
@@ -66,7 +67,7 @@ class BackgroundLoop:
 
 
 def run_items(bg: BackgroundLoop, n: int, item: Callable[[int], Awaitable[ChatResult]],
-              on_result: Optional[OnResult] = None, describe: Callable[[Exception], str] = str) -> list[ChatResult]:
+              on_result: OnResult | None = None, describe: Callable[[Exception], str] = str) -> list[ChatResult]:
     """Run `item(i)` for i < n concurrently on `bg`; results reach `on_result` on this thread as they complete.
 
     An exception from an item becomes that item's error result (text from `describe`), never a lost row.
@@ -86,7 +87,7 @@ def run_items(bg: BackgroundLoop, n: int, item: Callable[[int], Awaitable[ChatRe
 
     fut = asyncio.run_coroutine_threadsafe(batch(), bg.loop)
     fut.add_done_callback(lambda _: done.put(None))
-    out: list[Optional[ChatResult]] = [None] * n
+    out: list[ChatResult | None] = [None] * n
     try:
         while (got := done.get()) is not None:
             i, res = got

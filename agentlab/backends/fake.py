@@ -6,11 +6,18 @@ import json
 import os
 import threading
 import time
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from agentlab.backends.base import BACKENDS, Backend, BackendConfig, ChatRequest, ChatResult, OnResult
+from agentlab.backends.base import (
+    BACKENDS,
+    Backend,
+    BackendConfig,
+    ChatRequest,
+    ChatResult,
+    OnResult,
+)
 
 
 class FakeConfig(BackendConfig):
@@ -19,17 +26,17 @@ class FakeConfig(BackendConfig):
     backend: str = "fake"
     rules: dict[str, str] = Field(default_factory=dict, description="substring (case-insensitive) -> answer text")
     default: str = Field("ok", description="Answer when no rule matches.")
-    fail_on: Optional[str] = Field(None, description="Requests containing this substring fail with an error.")
+    fail_on: str | None = Field(None, description="Requests containing this substring fail with an error.")
     model: str = Field("fake", description="A model name, part of the cache identity.")
     delay: float = Field(0.0, ge=0, description="Seconds to wait per call (to test interruption).")
-    call_log: Optional[str] = Field(None, description="Append one line per call (the last user message) to this file.")
-    crash_on_call: Optional[int] = Field(
+    call_log: str | None = Field(None, description="Append one line per call (the last user message) to this file.")
+    crash_on_call: int | None = Field(
         None, ge=1, description="Kill this process (os._exit) at this instance's Nth call, once: to test lost workers.")
-    crash_marker: Optional[str] = Field(
+    crash_marker: str | None = Field(
         None, description="With crash_on_call: the file created when the crash happens, so only one process crashes, once.")
 
     @model_validator(mode="after")
-    def _marker(self) -> "FakeConfig":
+    def _marker(self) -> FakeConfig:
         if self.crash_on_call is not None and not self.crash_marker:
             raise ValueError("crash_on_call needs crash_marker (a file path)")
         return self
@@ -64,7 +71,7 @@ class FakeBackend(Backend):
             return
         os._exit(17)
 
-    def generate(self, requests: list[ChatRequest], on_result: Optional[OnResult] = None) -> list[ChatResult]:
+    def generate(self, requests: list[ChatRequest], on_result: OnResult | None = None) -> list[ChatResult]:
         out = []
         for i, req in enumerate(requests):
             with self._lock:

@@ -18,12 +18,20 @@ import json
 import logging
 import re
 import threading
-from typing import Any, Callable, ClassVar, Literal, Optional
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from agentlab.backends.aio import BackgroundLoop, run_items
-from agentlab.backends.base import BACKENDS, Backend, BackendConfig, ChatRequest, ChatResult, OnResult
+from agentlab.backends.base import (
+    BACKENDS,
+    Backend,
+    BackendConfig,
+    ChatRequest,
+    ChatResult,
+    OnResult,
+)
 from agentlab.backends.openai import is_refusal, public_url, with_schema_prompt
 from agentlab.errors import BackendError, BackendUnavailable
 from agentlab.registry import Registry, UnknownKey
@@ -88,7 +96,7 @@ def _openai_compatible(model: Any) -> bool:
     return isinstance(model, BaseChatOpenAI)
 
 
-def _partial_text(exc: Exception) -> Optional[str]:
+def _partial_text(exc: Exception) -> str | None:
     try:
         return exc.completion.choices[0].message.content  # type: ignore[attr-defined]
     except (AttributeError, IndexError, TypeError):
@@ -115,7 +123,7 @@ class LangChainBackend(Backend):
         self._secrets = [str(v) for k, v in config.kwargs.items() if _SECRET.search(k) and v]
         self.batch_size = config.max_concurrency * 8
         self._bg = BackgroundLoop("agentlab-langchain")
-        self._mode: Optional[str] = None if config.structured == "auto" else config.structured
+        self._mode: str | None = None if config.structured == "auto" else config.structured
         self._setup_lock = threading.Lock()
         self._sem: Any = None
         self._schema_runnables: dict[str, Any] = {}
@@ -136,7 +144,7 @@ class LangChainBackend(Backend):
         self._sem = asyncio.Semaphore(self.config.max_concurrency)
         self._probe = asyncio.Lock()
 
-    def generate(self, requests: list[ChatRequest], on_result: Optional[OnResult] = None) -> list[ChatResult]:
+    def generate(self, requests: list[ChatRequest], on_result: OnResult | None = None) -> list[ChatResult]:
         """Call the model for every request concurrently; `on_result` runs on this thread."""
         with self._setup_lock:
             if self._sem is None:
@@ -192,7 +200,7 @@ class LangChainBackend(Backend):
                 self._mode = mode
             return res
 
-    def _with_schema(self, schema: Optional[dict[str, Any]]) -> Any:
+    def _with_schema(self, schema: dict[str, Any] | None) -> Any:
         key = json.dumps(schema, sort_keys=True)
         if key not in self._schema_runnables:
             try:
@@ -202,8 +210,8 @@ class LangChainBackend(Backend):
                 self._schema_runnables[key] = None
         return self._schema_runnables[key]
 
-    async def _invoke(self, runnable: Any, messages: list[dict[str, Any]], req: ChatRequest, mode: Optional[str],
-                      refusals: bool = False, extra: Optional[dict[str, Any]] = None) -> Optional[ChatResult]:
+    async def _invoke(self, runnable: Any, messages: list[dict[str, Any]], req: ChatRequest, mode: str | None,
+                      refusals: bool = False, extra: dict[str, Any] | None = None) -> ChatResult | None:
         """One call; returns None when `refusals` and the server rejected the structured-output format."""
         from langchain_core.callbacks import UsageMetadataCallbackHandler
         from langchain_core.exceptions import OutputParserException
@@ -234,7 +242,7 @@ class LangChainBackend(Backend):
         return text
 
     @classmethod
-    def check(cls, config: LangChainConfig) -> Optional[str]:
+    def check(cls, config: LangChainConfig) -> str | None:
         if importlib.util.find_spec("langchain_core") is None:
             return "langchain-core not installed (pip install 'agentlab[langchain]')"
         factory = getattr(config, "factory", None)

@@ -23,13 +23,20 @@ import random
 import re
 import threading
 import time
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 
 from agentlab.backends.aio import BackgroundLoop, TokenBucket, run_items
-from agentlab.backends.base import BACKENDS, Backend, BackendConfig, ChatRequest, ChatResult, OnResult
+from agentlab.backends.base import (
+    BACKENDS,
+    Backend,
+    BackendConfig,
+    ChatRequest,
+    ChatResult,
+    OnResult,
+)
 from agentlab.errors import BackendUnavailable
 
 log = logging.getLogger("agentlab")
@@ -46,12 +53,12 @@ class OpenAIConfig(BackendConfig):
 
     backend: str = Field("openai", description="Registered backend name.")
     model: str = Field(description="Model name as the server knows it (e.g. gpt-4o-mini, or the name vLLM/Ollama serve).")
-    base_url: Optional[str] = Field(None, description="API root, e.g. http://localhost:8000/v1 for vLLM; default: OpenAI's.")
-    api_key: Optional[SecretStr] = Field(None, description="API key (default: $api_key_env). Never cached, logged or written.")
+    base_url: str | None = Field(None, description="API root, e.g. http://localhost:8000/v1 for vLLM; default: OpenAI's.")
+    api_key: SecretStr | None = Field(None, description="API key (default: $api_key_env). Never cached, logged or written.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key.")
     max_in_flight: int = Field(64, ge=1, description="Most requests in flight at once.")
-    requests_per_minute: Optional[float] = Field(None, gt=0, description="Client-side request rate limit (none by default).")
-    tokens_per_minute: Optional[float] = Field(None, gt=0, description="Client-side token rate limit (prompt estimate + max_tokens).")
+    requests_per_minute: float | None = Field(None, gt=0, description="Client-side request rate limit (none by default).")
+    tokens_per_minute: float | None = Field(None, gt=0, description="Client-side token rate limit (prompt estimate + max_tokens).")
     timeout: float = Field(120.0, gt=0, description="Seconds before one HTTP attempt times out (then it is retried).")
     max_retries: int = Field(6, ge=0, description="Retries per item after the first attempt; then the item is an error result.")
     backoff_base: float = Field(1.0, ge=0, description="First retry delay in seconds; doubles per retry, with jitter.")
@@ -64,7 +71,7 @@ class OpenAIConfig(BackendConfig):
         "max_tokens", description="The length-limit field the server expects (OpenAI's reasoning models: max_completion_tokens).")
 
 
-def is_local(base_url: Optional[str]) -> bool:
+def is_local(base_url: str | None) -> bool:
     """True for loopback, private-network and ``.local`` hosts (servers that need no API key)."""
     host = (urlsplit(base_url).hostname or "") if base_url else ""
     if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
@@ -76,7 +83,7 @@ def is_local(base_url: Optional[str]) -> bool:
     return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
 
 
-def public_url(base_url: Optional[str]) -> str:
+def public_url(base_url: str | None) -> str:
     """The server URL without credentials or query string (safe for identities and logs)."""
     parts = urlsplit((base_url or OPENAI_URL).rstrip("/"))
     netloc = parts.hostname or ""
@@ -85,7 +92,7 @@ def public_url(base_url: Optional[str]) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def api_key_of(config: OpenAIConfig) -> Optional[str]:
+def api_key_of(config: OpenAIConfig) -> str | None:
     """The configured key, else the environment's, else None."""
     if config.api_key is not None:
         return config.api_key.get_secret_value()
@@ -114,7 +121,7 @@ def with_schema_prompt(messages: list[dict[str, Any]], schema: dict[str, Any]) -
     return [*out, {"role": "user", "content": note.strip()}]
 
 
-def retry_after_of(exc: Exception) -> Optional[float]:
+def retry_after_of(exc: Exception) -> float | None:
     """Seconds from a response's ``retry-after-ms`` / ``Retry-After`` header, if any."""
     headers = getattr(getattr(exc, "response", None), "headers", None) or {}
     try:
@@ -133,7 +140,7 @@ def retry_after_of(exc: Exception) -> Optional[float]:
         return None
 
 
-def _status(exc: Exception) -> Optional[int]:
+def _status(exc: Exception) -> int | None:
     return getattr(exc, "status_code", None)
 
 
@@ -213,7 +220,7 @@ class OpenAIBackend(Backend):
             raise RuntimeError("share_limits must be called before the first request")
         self._shared = dict(buckets)
 
-    def generate(self, requests: list[ChatRequest], on_result: Optional[OnResult] = None) -> list[ChatResult]:
+    def generate(self, requests: list[ChatRequest], on_result: OnResult | None = None) -> list[ChatResult]:
         """Send every request concurrently; `on_result` runs on this thread, one result at a time."""
         with self._setup_lock:
             if self._client is None:
@@ -235,7 +242,7 @@ class OpenAIBackend(Backend):
         resp, attempts, exc = await self._request(self._params(req), refusable=False)
         return self._finish(req, resp, exc, attempts)
 
-    def _params(self, req: ChatRequest, mode: Optional[str] = None) -> dict[str, Any]:
+    def _params(self, req: ChatRequest, mode: str | None = None) -> dict[str, Any]:
         messages = req.messages
         p: dict[str, Any] = {"model": self.config.model, self.config.max_tokens_param: req.max_tokens,
                              "temperature": req.temperature, "top_p": req.top_p}
@@ -309,7 +316,7 @@ class OpenAIBackend(Backend):
         return res.model_copy(update={"text": answer})
 
     # -- transport -----------------------------------------------------------------------------------------
-    async def _request(self, params: dict[str, Any], refusable: bool) -> tuple[Any, int, Optional[Exception]]:
+    async def _request(self, params: dict[str, Any], refusable: bool) -> tuple[Any, int, Exception | None]:
         """One item's HTTP attempts. Returns (response or None, attempts, last error or None)."""
         estimate = _estimate_tokens(params)
         attempts = 0
@@ -350,8 +357,8 @@ class OpenAIBackend(Backend):
         if self._tpm is not None:
             await self._tpm.take(estimate)
 
-    def _finish(self, req: ChatRequest, resp: Any, exc: Optional[Exception], attempts: int,
-                structured: Optional[str] = None) -> ChatResult:
+    def _finish(self, req: ChatRequest, resp: Any, exc: Exception | None, attempts: int,
+                structured: str | None = None) -> ChatResult:
         if exc is not None:
             what = f"HTTP {_status(exc)}" if _status(exc) else type(exc).__name__
             return ChatResult(error=f"{what} after {attempts} attempt(s): {self._scrub(_short(exc))}", attempts=attempts,
@@ -374,7 +381,7 @@ class OpenAIBackend(Backend):
         return self._scrub(_short(exc))
 
     @classmethod
-    def check(cls, config: OpenAIConfig) -> Optional[str]:
+    def check(cls, config: OpenAIConfig) -> str | None:
         if importlib.util.find_spec("openai") is None:
             return "openai not installed (pip install openai)"
         if api_key_of(config) is None and not is_local(config.base_url):

@@ -14,7 +14,8 @@ import logging
 import shutil
 import sys
 import threading
-from typing import Any, Callable, ClassVar, Optional
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -46,7 +47,7 @@ class VLLMConfig(BackendConfig):
     model: str = Field(description="Hugging Face model id or local model folder; a multimodal model also takes image parts.")
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs to shard the model over.")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Share of each GPU's memory vLLM may take (weights + KV cache).")
-    max_model_len: Optional[int] = Field(None, ge=16, description="Context length in tokens (default: the model's own); lower it to save memory.")
+    max_model_len: int | None = Field(None, ge=16, description="Context length in tokens (default: the model's own); lower it to save memory.")
     dtype: str = Field("auto", description="Weight dtype: auto, bfloat16, float16 or float32.")
     seed: int = Field(0, description="Engine seed; also the sampling seed of requests that set none.")
     trust_remote_code: bool = Field(False, description="Run model code shipped with the checkpoint (only for models you trust).")
@@ -55,7 +56,7 @@ class VLLMConfig(BackendConfig):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="More vllm.LLM arguments, e.g. quantization, max_num_seqs, limit_mm_per_prompt.")
 
     @model_validator(mode="after")
-    def _no_repeats(self) -> "VLLMConfig":
+    def _no_repeats(self) -> VLLMConfig:
         named = set(_ENGINE_FIELDS) & set(self.engine_kwargs)
         if named:
             raise ValueError(f"engine_kwargs repeats {', '.join(sorted(named))}; set those as fields of the model config instead")
@@ -73,7 +74,7 @@ def vllm_installed() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
-def cuda_reason() -> Optional[str]:
+def cuda_reason() -> str | None:
     """None when a CUDA GPU is visible, else why not. Imports torch (vLLM needs it anyway)."""
     try:
         import torch
@@ -134,8 +135,8 @@ class VLLMBackend(Backend):
         except Exception as exc:
             raise BackendError(f"vLLM could not load model {cfg.model!r}: {type(exc).__name__}: {exc}") from exc
 
-    def generate(self, requests: list[ChatRequest], on_result: Optional[OnResult] = None) -> list[ChatResult]:
-        results: list[Optional[ChatResult]] = [None] * len(requests)
+    def generate(self, requests: list[ChatRequest], on_result: OnResult | None = None) -> list[ChatResult]:
+        results: list[ChatResult | None] = [None] * len(requests)
         chat = [i for i, r in enumerate(requests) if not r.options]
         score = [i for i, r in enumerate(requests) if r.options]
         for idx, run in ((chat, self._chat_batch), (score, self._score_batch)):
@@ -228,7 +229,7 @@ class VLLMBackend(Backend):
         self._llm = None
 
     @classmethod
-    def check(cls, config: VLLMConfig) -> Optional[str]:
+    def check(cls, config: VLLMConfig) -> str | None:
         if not vllm_installed():
             return NOT_INSTALLED
         return cuda_reason()

@@ -41,7 +41,7 @@ def _fix_for(err: dict[str, Any], model: type[BaseModel] | None, field_model: ty
         return f"add `{err['loc'][-1]}:` to the recipe"
     if kind in ("literal_error", "enum"):
         return f"use {err.get('ctx', {}).get('expected', 'one of the allowed values')}"
-    if kind.endswith("_parsing") or kind.endswith("_type"):
+    if kind.endswith(("_parsing", "_type")):
         return f"give a value of the right type ({kind.split('_')[0]})"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return "use a value within the allowed range"

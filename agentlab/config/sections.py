@@ -5,7 +5,7 @@ Every field has a description: `docs/recipes.md` is generated from them (`make d
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -19,13 +19,13 @@ class SourceConfig(StrictModel):
     format: Literal["auto", "jsonl", "json", "csv", "tsv", "parquet", "hf", "wrench"] = Field(
         "auto", description="File format; `auto` picks by extension (a folder is an HF dataset)."
     )
-    split: Optional[str] = Field(None, description="Split to read from an HF DatasetDict folder (default: the first).")
+    split: str | None = Field(None, description="Split to read from an HF DatasetDict folder (default: the first).")
     fields: dict[str, str] = Field(default_factory=dict, description="Rename columns: {new_name: column_in_file}.")
-    text_field: Optional[str] = Field(None, description="Column holding the text; copied to `text`.")
-    text_fields: Optional[list[str]] = Field(None, description="Columns joined (with a blank line) into `text`.")
-    id_field: Optional[str] = Field(None, description="Column with a stable row id; default: the row number.")
-    group_by: Optional[str] = Field(None, description="Column grouping rows (e.g. several captions per image).")
-    limit: Optional[int] = Field(None, ge=1, description="Use only the first N rows (after shuffling, if set).")
+    text_field: str | None = Field(None, description="Column holding the text; copied to `text`.")
+    text_fields: list[str] | None = Field(None, description="Columns joined (with a blank line) into `text`.")
+    id_field: str | None = Field(None, description="Column with a stable row id; default: the row number.")
+    group_by: str | None = Field(None, description="Column grouping rows (e.g. several captions per image).")
+    limit: int | None = Field(None, ge=1, description="Use only the first N rows (after shuffling, if set).")
     shuffle: bool = Field(False, description="Shuffle rows with `seed` before `limit`.")
     seed: int = Field(0, description="Seed for shuffling and sampling.")
 
@@ -33,7 +33,7 @@ class SourceConfig(StrictModel):
 class OutputConfig(StrictModel):
     """Where and what to write."""
 
-    dir: Optional[str] = Field(None, description="Run directory; default `outputs/<name>`. `-o` overrides.")
+    dir: str | None = Field(None, description="Run directory; default `outputs/<name>`. `-o` overrides.")
     cache: Literal["run", "user", "none"] = Field(
         "run", description="Call cache: in the run directory, in the user cache dir (shared across runs), or off."
     )
@@ -44,20 +44,20 @@ class ExecutorConfig(StrictModel):
     """How LLM calls are scheduled."""
 
     type: Literal["local", "ray"] = Field("local", description="`local` (threads/asyncio in this process) or `ray` (Ray Data actor pool; `pip install 'agentlab[ray]'`).")
-    address: Optional[str] = Field(
+    address: str | None = Field(
         None, description="Ray cluster to join: `auto` (the cluster on this node), `ray://head:10001`, or a GCS `host:port`; "
         "default: start a Ray instance for this run (ray executor only).")
     replicas: int = Field(1, ge=1, description="Ray actors, each holding one backend instance (e.g. one vLLM engine per GPU).")
     batch_size: int = Field(64, ge=1, description="Rows per batch handed to an actor; results are cached as each batch completes (ray executor only).")
     num_cpus: float = Field(1.0, ge=0, description="CPUs each actor reserves (ray executor only).")
-    num_gpus: Optional[float] = Field(
+    num_gpus: float | None = Field(
         None, ge=0, description="GPUs each actor reserves; default: the model's `tensor_parallel_size` for vllm, else 0 (ray executor only).")
     max_restarts: int = Field(3, ge=0, description="Times Ray restarts a lost actor and retries its batch before the batch's rows become errors (ray executor only).")
     runtime_env: dict[str, Any] = Field(
         default_factory=dict, description="Ray runtime environment for the workers, e.g. `{pip: [\"agentlab[vllm]\"]}` (ray executor only).")
 
     @model_validator(mode="after")
-    def _ray_only(self) -> "ExecutorConfig":
+    def _ray_only(self) -> ExecutorConfig:
         if self.type == "local" and self.address:
             raise ValueError("`address` is a Ray cluster address; set `type: ray` (or remove `address`)")
         return self
@@ -66,19 +66,19 @@ class ExecutorConfig(StrictModel):
 class EvalConfig(StrictModel):
     """Evaluation against gold data, when available (a gold column, or test queries for the queries task)."""
 
-    gold: Optional[str] = Field(None, description="Column holding the gold label/answer; hidden from every labeler and prompt, used only to measure.")
-    format: Optional[str] = Field(
+    gold: str | None = Field(None, description="Column holding the gold label/answer; hidden from every labeler and prompt, used only to measure.")
+    format: str | None = Field(
         None, description="How the gold column is written, for tasks that parse it: `factual` = scene-graph triplets "
         "`( s , p , o ) , ...`, `json` = a list of [s, p, o] (triplets task). Default: the task decides from the value.")
-    queries: Optional[str] = Field(
+    queries: str | None = Field(
         None, description="Test queries, BEIR queries.jsonl with `_id` and `text` (queries task, with `qrels`): the "
         "retrieval systems are evaluated on them instead of held-out labeled queries, and none of them becomes a "
         "labeled pair.")
-    qrels: Optional[str] = Field(
+    qrels: str | None = Field(
         None, description="Test qrels TSV for `queries`: query-id, corpus-id, score (a header line is allowed).")
 
     @model_validator(mode="after")
-    def _pair(self) -> "EvalConfig":
+    def _pair(self) -> EvalConfig:
         if (self.queries is None) != (self.qrels is None):
             given, missing = ("queries", "qrels") if self.qrels is None else ("qrels", "queries")
             raise ValueError(f"`{given}` is set but `{missing}` is not; give both test files "
@@ -92,8 +92,8 @@ class AggregateConfig(StrictModel):
     method: Literal["majority", "weighted", "dawid_skene", "metal", "all"] = Field(
         "dawid_skene", description="Label model; `all` fits every model and reports them side by side."
     )
-    use: Optional[str] = Field(None, description="With `method: all`, the model whose labels are written (default: dawid_skene).")
-    class_prior: Optional[Union[dict[str, float], list[float]]] = Field(
+    use: str | None = Field(None, description="With `method: all`, the model whose labels are written (default: dawid_skene).")
+    class_prior: dict[str, float] | list[float] | None = Field(
         None, description="Class-balance prior (name -> probability), e.g. for imbalanced tasks."
     )
     tie_break: Literal["random", "prior", "abstain"] = Field("random", description="Majority-vote tie break.")
@@ -107,9 +107,9 @@ class EscalateConfig(StrictModel):
 
     to: str = Field(description="Model name (under `models:`) to escalate to.")
     when: str = Field("confidence < 0.7", description="`confidence < X`, `disagreement`, or both joined by ` or `.")
-    max_rows: Optional[int] = Field(None, ge=1, description="Escalate at most this many rows (lowest confidence first).")
-    max_cost_usd: Optional[float] = Field(None, ge=0, description="Stop escalating once this much was spent.")
-    prompt: Optional[str] = Field(None, description="Prompt template for the strong model (default: zero-shot label prompt).")
+    max_rows: int | None = Field(None, ge=1, description="Escalate at most this many rows (lowest confidence first).")
+    max_cost_usd: float | None = Field(None, ge=0, description="Stop escalating once this much was spent.")
+    prompt: str | None = Field(None, description="Prompt template for the strong model (default: zero-shot label prompt).")
 
 
 class StudentPeftConfig(StrictModel):
@@ -121,11 +121,11 @@ class StudentPeftConfig(StrictModel):
     r: int = Field(8, ge=1, description="LoRA rank.")
     alpha: int = Field(16, ge=1, description="LoRA alpha (scaling = alpha / r).")
     dropout: float = Field(0.1, ge=0, lt=1, description="LoRA dropout.")
-    target_modules: Optional[list[str]] = Field(
+    target_modules: list[str] | None = Field(
         None, description="Modules LoRA adapts; default per architecture (BERT query/value, Llama q_proj/v_proj)."
     )
     num_virtual_tokens: int = Field(20, ge=1, description="Soft-prompt length (prompt_tuning).")
-    init_text: Optional[str] = Field(
+    init_text: str | None = Field(
         None, description="Text the soft prompt starts from (prompt_tuning); default: random initialisation."
     )
 
@@ -150,14 +150,14 @@ class DistillConfig(StrictModel):
 
     student: StudentConfig = Field(default_factory=StudentConfig, description="Which student to train.")
     epochs: float = Field(3, gt=0, description="Training epochs.")
-    max_steps: Optional[int] = Field(None, ge=1, description="Stop after this many optimiser steps (overrides epochs).")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimiser steps (overrides epochs).")
     batch_size: int = Field(16, ge=1, description="Per-device batch size (doubled on GPU).")
-    learning_rate: Optional[float] = Field(
+    learning_rate: float | None = Field(
         None, gt=0, description="Peak learning rate; default per method (LoRA 1e-3, full 5e-5, prompt tuning 3e-2)."
     )
     max_length: int = Field(128, ge=8, description="Max input tokens.")
     soft_labels: bool = Field(True, description="Train on `label_probs` (soft cross-entropy), not the argmax.")
-    min_confidence: Optional[float] = Field(None, ge=0, le=1, description="Drop rows whose confidence is below this.")
+    min_confidence: float | None = Field(None, ge=0, le=1, description="Drop rows whose confidence is below this.")
     weight_by_confidence: bool = Field(False, description="Weight each row's loss by its confidence.")
     class_weights: bool = Field(False, description="Re-weight classes by inverse frequency.")
     eval_split: float = Field(
@@ -171,7 +171,7 @@ class DistillConfig(StrictModel):
     seed: int = Field(0, description="Seed for everything.")
 
     @model_validator(mode="after")
-    def _check(self) -> "DistillConfig":
+    def _check(self) -> DistillConfig:
         from agentlab.distill.base import STUDENTS
 
         kind = self.student.type

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -28,7 +28,7 @@ class DebaterConfig(StrictModel):
 
     role: str = Field(description="Speaker name in the transcript, e.g. affirmative, negative, expert.")
     model: str = Field("default", description="Model name under `models:`.")
-    stance: Optional[str] = Field(
+    stance: str | None = Field(
         None, description="The answer this debater argues for (a choice, or free text). Default: affirmative -> the "
         "positive choice, negative -> the other choice (or 'not <positive>'), any other role -> its honest view.")
     prompt: str = Field("prompts/debate/debater.jinja", description="Jinja template of a debater's turn.")
@@ -48,10 +48,10 @@ class JudgeConfig(StrictModel):
     prompt: str = Field("prompts/debate/judge.jinja", description="Jinja template of the judge's question.")
     detail_prompt: str = Field("prompts/debate/judge_detail.jinja",
                                description="Follow-up asking for category/reason after a decision scored by log-likelihood.")
-    examples: Optional[str] = Field(
+    examples: str | None = Field(
         None, description="JSONL of in-context examples: `text` (and/or `image`), `answer` (a choice), optional "
         "`category` and `reason`. Relative to the recipe.")
-    max_examples: Optional[int] = Field(None, ge=0, description="Use only the first N examples.")
+    max_examples: int | None = Field(None, ge=0, description="Use only the first N examples.")
     mode: Literal["auto", "options", "json", "text"] = Field(
         "auto", description="options = score the choices by log-likelihood, then ask for category/reason; "
         "json = one structured answer; text = parse 'Yes, <category>' / 'No, <reason>'; auto = the best the backend supports.")
@@ -65,9 +65,9 @@ class AnswerConfig(StrictModel):
     """What the judge answers: one of `choices`, plus an optional category and a short reason."""
 
     choices: list[str] = Field(default_factory=lambda: ["yes", "no"], description="Possible decisions (two or more).")
-    positive: Optional[str] = Field(None, description="The positive choice (harmful, spam, ...) for precision/recall; default: the first.")
+    positive: str | None = Field(None, description="The positive choice (harmful, spam, ...) for precision/recall; default: the first.")
     category: bool = Field(False, description="Ask for a category when the decision is positive ('Yes, <category>').")
-    categories: Optional[list[str]] = Field(None, description="Closed list of categories (default: free text).")
+    categories: list[str] | None = Field(None, description="Closed list of categories (default: free text).")
     reason: bool = Field(True, description="Ask for a short reason.")
 
     @field_validator("choices", "positive", mode="before")
@@ -109,7 +109,7 @@ class DebateSettings(StrictModel):
     """Who debates what, how long, and how the judge answers (mixed into the task and labeler configs)."""
 
     question: str = Field(description="The judgment, a Jinja string over the row and `modality`, e.g. 'Is the given {{ modality }} harmful?'.")
-    definition: Optional[str] = Field(
+    definition: str | None = Field(
         None, description="What counts, shown to the judge and debaters: a .md/.txt file (relative to the recipe) or inline text.")
     debaters: list[DebaterConfig] = Field(default_factory=_default_debaters, min_length=1,
                                           description="Speakers, in speaking order (fixed every round).")
@@ -118,14 +118,14 @@ class DebateSettings(StrictModel):
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="The judge.")
     answer: AnswerConfig = Field(default_factory=AnswerConfig, description="Choices and what else the judge gives.")
     swap_sides: bool = Field(False, description="Debate again with the speaking order reversed; disagreement is reported as position bias.")
-    refusal_counts_as: Optional[str] = Field(
+    refusal_counts_as: str | None = Field(
         None, description="A debater's refusal to argue decides the row as this choice (default: the positive choice); "
         "`judge` = the refusal stays in the transcript and the judge decides.")
-    refusal_phrases: Optional[list[str]] = Field(None, description="Phrases that mark a refusal (default: a built-in list).")
+    refusal_phrases: list[str] | None = Field(None, description="Phrases that mark a refusal (default: a built-in list).")
     text_field: str = Field("text", description="Column with the text to judge (optional with images).")
-    image_field: Optional[str] = Field(None, description="Column with an image path/URL: debaters and judge get a VLM request.")
-    frames_field: Optional[str] = Field(None, description="Column with a list of image paths/URLs: a video as numbered frames.")
-    modality: Optional[Literal["text", "image", "video"]] = Field(None, description="Word used in prompts; default from the fields set.")
+    image_field: str | None = Field(None, description="Column with an image path/URL: debaters and judge get a VLM request.")
+    frames_field: str | None = Field(None, description="Column with a list of image paths/URLs: a video as numbered frames.")
+    modality: Literal["text", "image", "video"] | None = Field(None, description="Word used in prompts; default from the fields set.")
 
     @field_validator("refusal_counts_as", mode="before")
     @classmethod
@@ -154,13 +154,13 @@ class DebateSettings(StrictModel):
         return "video" if self.frames_field else "image" if self.image_field else "text"
 
     @property
-    def refusal_vote(self) -> Optional[str]:
+    def refusal_vote(self) -> str | None:
         """The choice a refusal decides, or None when the judge decides anyway."""
         if self.refusal_counts_as == JUDGE_DECIDES:
             return None
         return self.refusal_counts_as or self.answer.positive_choice
 
-    def stance_of(self, debater: DebaterConfig) -> Optional[str]:
+    def stance_of(self, debater: DebaterConfig) -> str | None:
         """What a debater argues for (None = its honest view)."""
         if debater.stance:
             return debater.stance

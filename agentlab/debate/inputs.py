@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from agentlab.debate.config import AnswerConfig, JudgeConfig, yaml_words
 from agentlab.debate.parse import match_choice
@@ -21,18 +21,18 @@ if TYPE_CHECKING:
 class Example:
     """One labeled in-context example for the judge."""
 
-    text: Optional[str]
+    text: str | None
     answer: str
-    category: Optional[str] = None
-    reason: Optional[str] = None
+    category: str | None = None
+    reason: str | None = None
     images: list[str] = field(default_factory=list)
 
 
-def _resolve(ctx: "RunContext", rel: str) -> Path:
+def _resolve(ctx: RunContext, rel: str) -> Path:
     return ctx.recipe.resolve(rel) if ctx.recipe is not None else Path(rel)
 
 
-def load_definition(ctx: "RunContext", value: Optional[str]) -> Optional[str]:
+def load_definition(ctx: RunContext, value: str | None) -> str | None:
     """The definition text: read from a .md/.txt file (hash recorded like a prompt's), or the inline text itself."""
     if value is None or not value.strip():
         return None
@@ -46,7 +46,7 @@ def load_definition(ctx: "RunContext", value: Optional[str]) -> Optional[str]:
     return text
 
 
-def load_examples(ctx: "RunContext", judge: JudgeConfig, answer: AnswerConfig) -> list[Example]:
+def load_examples(ctx: RunContext, judge: JudgeConfig, answer: AnswerConfig) -> list[Example]:
     """The judge's in-context examples from JSONL; every `answer` must be one of the choices."""
     if not judge.examples:
         return []

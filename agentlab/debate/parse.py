@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Optional
 
 #: phrases that mark a refusal when a turn starts with them
 REFUSAL_OPENINGS = (
@@ -28,7 +27,7 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\u2019", "'")).strip().lower()
 
 
-def is_refusal(text: Optional[str], phrases: Optional[list[str]] = None) -> bool:
+def is_refusal(text: str | None, phrases: list[str] | None = None) -> bool:
     """True when a turn refuses to argue: it opens with a refusal phrase, or contains a strong one.
 
     With `phrases`, a turn is a refusal when it contains any of them (case-insensitive).
@@ -55,7 +54,7 @@ def _tag(name: str) -> str:
     return rf"[^\w\n]*{re.escape(name)}\b(?:[^\w\n]*:|,?\s*your turn[^\n]*?:)"
 
 
-def clean_turn(text: Optional[str], speakers: list[str], me: str) -> str:
+def clean_turn(text: str | None, speakers: list[str], me: str) -> str:
     """A debater's turn without a leading name tag (its own, or one small models copy from the transcript),
     cut where it goes on to speak as someone (anyone) else."""
     out = (text or "").strip()
@@ -67,7 +66,7 @@ def clean_turn(text: Optional[str], speakers: list[str], me: str) -> str:
     return (out[: later.start()] if later else out).strip()
 
 
-def match_choice(value: Optional[str], choices: list[str]) -> Optional[str]:
+def match_choice(value: str | None, choices: list[str]) -> str | None:
     """The choice `value` names (case-insensitive, surrounding punctuation ignored), else None."""
     if value is None:
         return None
@@ -75,7 +74,7 @@ def match_choice(value: Optional[str], choices: list[str]) -> Optional[str]:
     return next((c for c in choices if c.lower() == key), None)
 
 
-def parse_verdict(text: Optional[str], choices: list[str]) -> tuple[Optional[str], Optional[str]]:
+def parse_verdict(text: str | None, choices: list[str]) -> tuple[str | None, str | None]:
     """('Yes', '<detail>') from 'Yes, <category>' / 'No, <reason>' (or a JSON object with `decision`).
 
     The decision must be the first word (after an optional 'Answer:'-style lead); anything else is

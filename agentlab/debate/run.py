@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import create_model
 
@@ -39,7 +39,7 @@ class Turn:
     speaker: str
     text: str
     refused: bool = False
-    error: Optional[str] = None
+    error: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         """{speaker, text}: what later speakers, the judge and the output see."""
@@ -50,12 +50,12 @@ class Turn:
 class Verdict:
     """The judge's answer: decision None when it failed or could not be parsed (raw kept, never guessed)."""
 
-    decision: Optional[str]
-    category: Optional[str] = None
-    reason: Optional[str] = None
-    confidence: Optional[float] = None
-    raw: Optional[str] = None
-    error: Optional[str] = None
+    decision: str | None
+    category: str | None = None
+    reason: str | None = None
+    confidence: float | None = None
+    raw: str | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -64,17 +64,17 @@ class Outcome:
 
     transcript: list[Turn]
     verdict: Verdict
-    decision: Optional[str]
-    source: Optional[str]  # "judge" | "refusal" | None (undecided)
+    decision: str | None
+    source: str | None  # "judge" | "refusal" | None (undecided)
     refused_by: list[str] = field(default_factory=list)
 
     @property
-    def category(self) -> Optional[str]:
+    def category(self) -> str | None:
         """The judge's category when it agrees with the final decision."""
         return self.verdict.category if self.verdict.decision == self.decision else None
 
     @property
-    def reason(self) -> Optional[str]:
+    def reason(self) -> str | None:
         """The judge's reason, or why a refusal decided the row."""
         if self.source == "refusal" and self.verdict.decision != self.decision:
             return f"{', '.join(self.refused_by)} refused to argue"
@@ -103,7 +103,7 @@ class Debate:
         n_rows: rows per batch, for the per-row token counts in `usage`.
     """
 
-    def __init__(self, settings: DebateSettings, ctx: "RunContext", n_rows: int):
+    def __init__(self, settings: DebateSettings, ctx: RunContext, n_rows: int):
         self.s, self.ctx = settings, ctx
         self.usage = [[0, 0] for _ in range(n_rows)]
         self.question = Prompt(settings.question, "question")
@@ -262,12 +262,12 @@ class Debate:
         s = self.s
         return {**row, s.text_field: "N/A", **{f: None for f in (s.image_field, s.frames_field) if f}}
 
-    def _judge_options(self, msgs: list[list[dict[str, Any]]], tag: str, blank: Optional[list] = None) -> list[Verdict]:
+    def _judge_options(self, msgs: list[list[dict[str, Any]]], tag: str, blank: list | None = None) -> list[Verdict]:
         choices = self.s.answer.choices
         words = {c: sorted({c, cap(c)}) for c in choices}
         options = [w for ws in words.values() for w in ws]
         reqs = [ChatRequest(messages=m, options=options, seed=self.ctx.seed) for m in msgs]
-        base: list[Optional[list[float]]] = [None] * len(msgs)
+        base: list[list[float] | None] = [None] * len(msgs)
         if blank is not None:
             breqs = [ChatRequest(messages=m, options=options, seed=self.ctx.seed) for m in blank]
             for i, res in enumerate(self.ctx.call(self.s.judge.model, breqs, f"{tag} (calibration)")):
@@ -345,9 +345,9 @@ class Debate:
         a = self.s.answer
         spec: dict[str, Any] = {"decision": (Literal[tuple(a.choices)], ...)}  # type: ignore[misc]
         if a.category:
-            spec["category"] = (Optional[Literal[tuple(a.categories)] if a.categories else str], None)  # type: ignore[misc]
+            spec["category"] = ((Literal[tuple(a.categories)] if a.categories else str) | None, None)  # type: ignore[misc]
         if a.reason:
-            spec["reason"] = (Optional[str], None)
+            spec["reason"] = (str | None, None)
         return create_model("JudgeVerdict", **spec)
 
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from agentlab.eval.metrics import cohen_kappa, prf1
 
 
-def _clean(x: float) -> Optional[float]:
+def _clean(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
 
 
-def agreement(gold: list[Optional[str]], pred: list[Optional[str]], choices: list[str], positive: str) -> dict[str, Any]:
+def agreement(gold: list[str | None], pred: list[str | None], choices: list[str], positive: str) -> dict[str, Any]:
     """Decisions vs gold over the rows whose gold is one of `choices`.
 
     An undecided row (None: failed or unparsable) counts as wrong for accuracy and never as
@@ -49,7 +49,7 @@ def agreement(gold: list[Optional[str]], pred: list[Optional[str]], choices: lis
     }
 
 
-def position_bias(first: list[Optional[str]], swapped: list[Optional[str]]) -> dict[str, Any]:
+def position_bias(first: list[str | None], swapped: list[str | None]) -> dict[str, Any]:
     """How often reversing the speaking order changed the decision (rows decided both times)."""
     pairs = [(a, b) for a, b in zip(first, swapped) if a is not None and b is not None]
     changed = sum(a != b for a, b in pairs)
@@ -57,6 +57,6 @@ def position_bias(first: list[Optional[str]], swapped: list[Optional[str]]) -> d
             "consistency": _clean(1 - changed / len(pairs)) if pairs else None}
 
 
-def consistent(a: Optional[str], b: Optional[str]) -> Optional[bool]:
+def consistent(a: str | None, b: str | None) -> bool | None:
     """Whether two decisions agree (None when either is missing)."""
     return None if a is None or b is None else a == b

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
     return "\n".join(lines)

@@ -17,7 +17,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from agentlab.backends.base import BACKENDS, Backend, BackendConfig, ChatRequest, OnResult
+from agentlab.backends.base import (
+    BACKENDS,
+    Backend,
+    BackendConfig,
+    ChatRequest,
+    OnResult,
+)
 from agentlab.config.sections import ExecutorConfig
 from agentlab.registry import Registry
 

@@ -27,10 +27,17 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from agentlab.backends.aio import TokenBucket
-from agentlab.backends.base import BACKENDS, Backend, BackendConfig, ChatRequest, ChatResult, OnResult
+from agentlab.backends.base import (
+    BACKENDS,
+    Backend,
+    BackendConfig,
+    ChatRequest,
+    ChatResult,
+    OnResult,
+)
 from agentlab.config.sections import ExecutorConfig
 from agentlab.errors import BackendError, BackendUnavailable, ConfigError
 from agentlab.executors import EXECUTORS, Executor
@@ -59,7 +66,7 @@ class RayExecutor(Executor):
             raise ConfigError(NOT_INSTALLED)
         self._started = False  # we called ray.init, so close() shuts it down
         self._limiters: dict[str, dict[str, Any]] = {}
-        self._nodes: Optional[int] = None
+        self._nodes: int | None = None
         self._restarted: set[str] = set()  # actors Ray restarted after losing them (their batches were retried)
 
     # -- setup ---------------------------------------------------------------------------------------------
@@ -203,7 +210,7 @@ class Worker:
         limits: shared token buckets (``Limiter`` actor handles) by kind, for the backend's rate limits.
     """
 
-    def __init__(self, config: BackendConfig, limits: Optional[dict[str, Any]] = None):
+    def __init__(self, config: BackendConfig, limits: dict[str, Any] | None = None):
         import ray
 
         here = ray.get_runtime_context()
@@ -277,7 +284,7 @@ class RemoteBackend(Backend):
     def rate_limits(self) -> dict[str, float]:
         return dict(self._limits)
 
-    def generate(self, requests: list[ChatRequest], on_result: Optional[OnResult] = None) -> list[ChatResult]:
+    def generate(self, requests: list[ChatRequest], on_result: OnResult | None = None) -> list[ChatResult]:
         raise BackendError(f"the {self.config.backend} backend runs only on the Ray workers")
 
 

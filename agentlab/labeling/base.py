@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -21,7 +21,7 @@ class LabelerConfig(StrictModel):
     """Fields every labeler has."""
 
     type: str = Field(description="Registered labeler type.")
-    name: Optional[str] = Field(None, description="Column name in the label matrix (default: derived from type and settings).")
+    name: str | None = Field(None, description="Column name in the label matrix (default: derived from type and settings).")
 
 
 @dataclass
@@ -39,11 +39,11 @@ class Votes:
     names: list[str]
     votes: np.ndarray
     confidence: np.ndarray
-    raw: list[list[Optional[str]]] = field(default_factory=list)
+    raw: list[list[str | None]] = field(default_factory=list)
     faults: list[int] = field(default_factory=list)
 
     @classmethod
-    def single(cls, name: str, n: int) -> "Votes":
+    def single(cls, name: str, n: int) -> Votes:
         """An all-abstain single column to fill in."""
         return cls([name], np.full((n, 1), ABSTAIN, dtype=np.int64), np.full((n, 1), np.nan), [[None] * n], [0])
 
@@ -85,14 +85,17 @@ class Labeler:
         """Column name."""
         return self.config.name or f"{self.config.type}_{self.index}"
 
-    def label(self, ctx: "RunContext", rows: list[dict[str, Any]]) -> Votes:
+    def label(self, ctx: RunContext, rows: list[dict[str, Any]]) -> Votes:
         """Vote on every row."""
         raise NotImplementedError
 
 
 def _load_builtins() -> None:
-    from agentlab.labeling import embedding, labelers  # noqa: F401
-    from agentlab.labeling import debate  # noqa: F401
+    from agentlab.labeling import (  # noqa: F401
+        debate,
+        embedding,
+        labelers,
+    )
 
 
 LABELERS: Registry[type[Labeler]] = Registry("labeler", _load_builtins)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -16,7 +16,7 @@ class DebateLabelerConfig(LabelerConfig, DebateSettings):
     """Debaters argue, the judge decides; the decision becomes a vote through `vote_map`."""
 
     type: Literal["debate"] = "debate"
-    vote_map: Optional[dict[str, Optional[str]]] = Field(
+    vote_map: dict[str, str | None] | None = Field(
         None, description="Choice -> class (or null = abstain), e.g. `{yes: spam, no: ham}`. Default: a choice votes the class of the same name.")
 
     @field_validator("vote_map", mode="before")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -15,7 +15,7 @@ class EmbeddingLabelerConfig(LabelerConfig):
 
     type: Literal["embedding"] = "embedding"
     descriptions: bool = Field(True, description="Embed each class's description (task.classes mapping) with its name.")
-    keywords: Optional[dict[str, list[str]]] = Field(None, description="Extra keywords per class, embedded and averaged in.")
+    keywords: dict[str, list[str]] | None = Field(None, description="Extra keywords per class, embedded and averaged in.")
     embedder: str = Field("minilm", description="`minilm` (shipped, offline) or a local sentence-transformers folder.")
     threshold: float = Field(0.3, ge=-1, le=1, description="Cosine above which a document re-centres its class vector.")
     min_docs: int = Field(5, ge=1, description="Re-centre on at least this many top documents per class.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +15,7 @@ log = logging.getLogger("agentlab")
 _CONF = re.compile(r"^confidence\s*<\s*([0-9.]+)$")
 
 
-def parse_when(when: str) -> tuple[Optional[float], bool]:
+def parse_when(when: str) -> tuple[float | None, bool]:
     """`confidence < X`, `disagreement`, or both joined by ` or ` -> (threshold, disagreement)."""
     thr, dis = None, False
     for part in (p.strip() for p in when.split(" or ")):
@@ -45,7 +45,7 @@ def select_rows(L: np.ndarray, probs: np.ndarray, when: str) -> np.ndarray:
     return idx[np.argsort(conf[idx], kind="stable")]
 
 
-def escalate(ctx, task, rows: list[dict[str, Any]], L: np.ndarray, probs: np.ndarray, cfg) -> tuple[Optional[Votes], dict[str, Any]]:
+def escalate(ctx, task, rows: list[dict[str, Any]], L: np.ndarray, probs: np.ndarray, cfg) -> tuple[Votes | None, dict[str, Any]]:
     """Run the strong model's labeler on selected rows; its votes become one more matrix column."""
     from agentlab.labeling.labelers import PromptLabeler, PromptLabelerConfig
 

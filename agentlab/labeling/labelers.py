@@ -8,7 +8,7 @@ import math
 import random
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, create_model
@@ -30,12 +30,12 @@ class PromptLabelerConfig(LabelerConfig):
     mode: Literal["auto", "options", "choice", "parse"] = Field(
         "auto", description="options = score each class's verbalizer by log-likelihood; choice = JSON enum; "
         "parse = free text mapped by verbalizers; auto = the best the backend supports, in that order.")
-    verbalizers: Optional[dict[str, Union[str, list[str]]]] = Field(
+    verbalizers: dict[str, str | list[str]] | None = Field(
         None, description="Words that mean each class (default: the class name).")
     calibrate: bool = Field(False, description="Contextual calibration: subtract the scores of a content-free input ('N/A').")
-    abstain_threshold: Optional[float] = Field(None, ge=0, le=1, description="Abstain when the vote's probability is below this.")
+    abstain_threshold: float | None = Field(None, ge=0, le=1, description="Abstain when the vote's probability is below this.")
     max_tokens: int = Field(16, ge=1, description="Max tokens for choice/parse modes.")
-    system: Optional[str] = Field(None, description="Optional system message.")
+    system: str | None = Field(None, description="Optional system message.")
 
 
 @LABELERS.register("prompt")
@@ -61,7 +61,7 @@ class PromptLabeler(Labeler):
         prompt = ctx.load_prompt(cfg.prompt)
         examples = self.task.examples(cfg.examples, ctx.seed + self.index) if cfg.examples else []
         mode = self._mode(ctx)
-        build = lambda row: self._messages(prompt, row, examples)  # noqa: E731
+        build = lambda row: self._messages(prompt, row, examples)
         if mode == "options":
             self._by_options(ctx, rows, build, votes)
         else:
@@ -205,8 +205,8 @@ class PrecomputedLabelerConfig(LabelerConfig):
 
     type: Literal["precomputed"] = "precomputed"
     field: str = Field(description="Column with a vote or a list of votes (class names, class indices, or -1/None = abstain).")
-    names: Optional[list[str]] = Field(None, description="Column names for the votes (default: field[i]).")
-    classes: Optional[list[str]] = Field(None, description="Class order of integer votes, when it differs from task.classes.")
+    names: list[str] | None = Field(None, description="Column names for the votes (default: field[i]).")
+    classes: list[str] | None = Field(None, description="Class order of integer votes, when it differs from task.classes.")
 
 
 @LABELERS.register("precomputed")

@@ -7,7 +7,8 @@ does caching, batching, structured-output repair, progress and accounting.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Optional
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -63,7 +64,7 @@ class Task:
 
     config_cls: ClassVar[type[TaskConfig]] = TaskConfig
     #: one-line caveat shown in reports (e.g. what the embedded model is bad at)
-    caveat: ClassVar[Optional[str]] = None
+    caveat: ClassVar[str | None] = None
     #: True for a task whose output rows are not one per input row (e.g. autobench: a corpus in, questions out)
     changes_rows: ClassVar[bool] = False
     #: True for a task that reads the recipe's `distill:` section itself (e.g. queries trains retrievers); the
@@ -74,15 +75,15 @@ class Task:
         self.config = config
 
     @classmethod
-    def check_recipe(cls, recipe: Any) -> list["RecipeError"]:
+    def check_recipe(cls, recipe: Any) -> list[RecipeError]:
         """Cross-section checks of a validated recipe (e.g. its `distill:` / `eval:` against this task). Default: none."""
         return []
 
-    def run(self, ctx: "RunContext", rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def run(self, ctx: RunContext, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Return one output row per input row (same order), with the task's columns added."""
         raise NotImplementedError
 
-    def evaluate(self, ctx: "RunContext", rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def evaluate(self, ctx: RunContext, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Metrics against gold (recipe `eval`), merged into manifest["metrics"]. Default: none."""
         return {}
 
@@ -91,9 +92,9 @@ class LLMTask(Task):
     """A task made of `build(row) -> ChatRequest` and `parse(result, row) -> dict` on one model."""
 
     #: pydantic model of the structured answer, or None for free text
-    schema: ClassVar[Optional[type[BaseModel]]] = None
+    schema: ClassVar[type[BaseModel] | None] = None
 
-    def build(self, row: dict[str, Any]) -> "ChatRequest":
+    def build(self, row: dict[str, Any]) -> ChatRequest:
         """The request for one row."""
         raise NotImplementedError
 
@@ -101,7 +102,7 @@ class LLMTask(Task):
         """New columns from the parsed answer (a schema instance, or the text)."""
         raise NotImplementedError
 
-    def run(self, ctx: "RunContext", rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def run(self, ctx: RunContext, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         model = getattr(self.config, "model", None)
         requests = [self.build(r) for r in rows]
         answers = ctx.complete(model, requests, schema=self.schema, desc=self.config.type)

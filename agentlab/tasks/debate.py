@@ -6,7 +6,7 @@ and examples, no debate): the baseline a debate has to beat to be worth its call
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -23,9 +23,9 @@ class DebateConfig(TaskConfig, DebateSettings):
     """Multi-agent debate annotation: fixed speaking order, N rounds, then the judge decides alone."""
 
     type: Literal["debate"] = "debate"
-    baseline: Optional[bool] = Field(
+    baseline: bool | None = Field(
         None, description="Also run the single-prompt judge (same model, definition and examples; no debate). Default: when `eval.gold` is set.")
-    gold_map: Optional[dict[str, str]] = Field(
+    gold_map: dict[str, str] | None = Field(
         None, description="Gold value -> choice when gold uses other names, e.g. `{spam: yes, ham: no}` (default: the same names).")
 
     @field_validator("gold_map", mode="before")
@@ -77,7 +77,7 @@ class DebateTask(Task):
         return out
 
     # -- gold ------------------------------------------------------------------------------
-    def _gold_choice(self, value: Any) -> Optional[str]:
+    def _gold_choice(self, value: Any) -> str | None:
         if value is None:
             return None
         key = str(value).strip().lower()
@@ -134,7 +134,7 @@ class DebateTask(Task):
             out["debate_swapped"] = agreement(gold, [o.decision for o in swapped], a.choices, a.positive_choice)
         if base is not None:
             out["single_judge"] = agreement(gold, base, a.choices, a.positive_choice)
-        fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+        fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
         lines = [f"| {name} | " + " | ".join(fmt(m[k]) for k in METRIC_KEYS) + f" | {m['n']} |" for name, m in out.items()]
         ctx.report += ["## Debate vs single judge (gold)", f"Positive choice: `{a.positive_choice}`.", "",
                        "| annotator | " + " | ".join(METRIC_KEYS) + " | n |", "|---|" + "---|" * (len(METRIC_KEYS) + 1), *lines, ""]

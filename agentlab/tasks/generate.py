@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model, field_validator
 
@@ -18,8 +18,8 @@ class GenerateConfig(TaskConfig):
     type: Literal["generate"] = "generate"
     prompt: str = Field(description="Jinja template file; row columns are variables (and `row` is the whole row).")
     model: str = Field("default", description="Model name under `models:`.")
-    system: Optional[str] = Field(None, description="Optional system message.")
-    schema_: Optional[dict[str, str]] = Field(
+    system: str | None = Field(None, description="Optional system message.")
+    schema_: dict[str, str] | None = Field(
         None, alias="schema",
         description="Structured output: field -> type (str, int, float, bool, list[str], or choices `a|b|c`). "
         "Without it the answer text goes to `output_field`.",
@@ -27,11 +27,11 @@ class GenerateConfig(TaskConfig):
     output_field: str = Field("output", description="Column for the free-text answer (when no schema).")
     max_tokens: int = Field(256, ge=1, description="Max tokens to generate.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
-    seed: Optional[int] = Field(None, description="Sampling seed (default: the recipe seed).")
+    seed: int | None = Field(None, description="Sampling seed (default: the recipe seed).")
 
     @field_validator("schema_")
     @classmethod
-    def _types(cls, v: Optional[dict[str, str]]) -> Optional[dict[str, str]]:
+    def _types(cls, v: dict[str, str] | None) -> dict[str, str] | None:
         for name, kind in (v or {}).items():
             if kind not in _TYPES and "|" not in kind:
                 raise ValueError(f"field {name!r} has unknown type {kind!r}; use one of {', '.join(_TYPES)} or choices like `yes|no`")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Literal, Optional, Union
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -26,9 +26,9 @@ class LabelConfig(TaskConfig):
     """Weak labeling: labelers -> label matrix -> label model -> probabilistic labels."""
 
     type: Literal["label"] = "label"
-    classes: Union[list[str], dict[str, str]] = Field(description="Class names, or a mapping name -> description (fed to prompts and the embedding labeler).")
+    classes: list[str] | dict[str, str] = Field(description="Class names, or a mapping name -> description (fed to prompts and the embedding labeler).")
     labelers: list[dict[str, Any]] = Field(description="Labelers, each `{type: prompt|keywords|regex|embedding|precomputed|python, ...}`.")
-    seed: Optional[SeedConfig] = Field(None, description="Labeled seed file for few-shot examples (`examples:` on prompt labelers).")
+    seed: SeedConfig | None = Field(None, description="Labeled seed file for few-shot examples (`examples:` on prompt labelers).")
 
     nested_registries: ClassVar[dict] = {"labelers": LABELERS}
 
@@ -61,7 +61,7 @@ class LabelTask(Task):
         c = config.classes
         self.space = LabelSpace(list(c), dict(c) if isinstance(c, dict) else {})
         self.labelers = [LABELERS.get(lc.type)(lc, self.space, i, self) for i, lc in enumerate(config.labelers)]
-        self._seed_rows: Optional[list[dict[str, Any]]] = None
+        self._seed_rows: list[dict[str, Any]] | None = None
         self.probs: dict[str, np.ndarray] = {}
 
     # -- few-shot examples -------------------------------------------------------------
@@ -118,7 +118,7 @@ class LabelTask(Task):
             self.models[m], self.probs[m] = model, model.predict_proba(L)
         return self.probs[used], used
 
-    def _prior(self, cfg) -> Optional[np.ndarray]:
+    def _prior(self, cfg) -> np.ndarray | None:
         if cfg is None or cfg.class_prior is None:
             return None
         p = cfg.class_prior
@@ -163,7 +163,7 @@ class LabelTask(Task):
         if any("@" in n for n in names):
             ctx.caveats.append("LLM labelers on the embedded SmolLM2-135M are weak voters on their own; judge them by the LF table, not by hope.")
 
-    def _gold(self, ctx) -> Optional[np.ndarray]:
+    def _gold(self, ctx) -> np.ndarray | None:
         if not ctx.gold:
             return None
         return np.array([self.space.index(g) for g in ctx.gold])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -30,8 +30,8 @@ EMBEDDED_CAVEAT = ("The embedded SmolLM2-135M cannot write scene-graph triplets 
 class VocabularyConfig(StrictModel):
     """Target vocabulary files (one class a line); a kind left out is open (terms pass through cleaned)."""
 
-    entities: Optional[str] = Field(None, description="File of entity classes, e.g. VG150's 150 objects.")
-    predicates: Optional[str] = Field(None, description="File of predicate classes, e.g. VG150's 50 relations.")
+    entities: str | None = Field(None, description="File of entity classes, e.g. VG150's 150 objects.")
+    predicates: str | None = Field(None, description="File of predicate classes, e.g. VG150's 50 relations.")
 
 
 class AlignConfig(StrictModel):
@@ -41,10 +41,10 @@ class AlignConfig(StrictModel):
     mode: Literal["auto", "options", "choice"] = Field(
         "auto", description="options = score every item by log-likelihood (one call per term); choice = JSON answer "
         "for a batch of terms; auto = options where the backend scores options, else choice.")
-    model: Optional[str] = Field(None, description="Model for alignment (default: the task's model).")
+    model: str | None = Field(None, description="Model for alignment (default: the task's model).")
     prompt: str = Field("prompts/triplets/align.jinja", description="Alignment template.")
     batch_size: int = Field(10, ge=1, description="Terms per request in choice mode.")
-    embedding_fallback: Optional[float] = Field(
+    embedding_fallback: float | None = Field(
         None, ge=-1, le=1, description="Cosine threshold of the MiniLM nearest-neighbour fallback for terms still "
         "unaligned (also used to align gold for evaluation); null = off.")
     embedding_model: str = Field("minilm", description="`minilm` (offline) or a local sentence-transformers folder.")
@@ -58,7 +58,7 @@ class TripletsConfig(TaskConfig):
     chains: list[Literal["direct", "paraphrase"]] = Field(
         ["direct", "paraphrase"], description="Extraction chains whose union is kept: `direct` and/or `paraphrase` "
         "(paraphrase the caption, or describe the image, then extract).")
-    vocabulary: Optional[VocabularyConfig] = Field(None, description="Target vocabulary; open vocabulary when absent.")
+    vocabulary: VocabularyConfig | None = Field(None, description="Target vocabulary; open vocabulary when absent.")
     align: AlignConfig = Field(default_factory=AlignConfig, description="Alignment to the vocabulary.")
     fine_grained_predicates: bool = Field(True, description="Per (subject, object) keep only the globally least frequent predicate.")
     reasoning: bool = Field(True, description="Chain of thought: the answer starts with one sentence of reasoning.")
@@ -66,14 +66,14 @@ class TripletsConfig(TaskConfig):
         True, description="Constrain extraction answers to the JSON schema (grammar / structured output), with one retry. "
         "false: parse and json-repair the free answer, no retry (llama.cpp grammars make the embedded model ~3x slower, "
         "and the few-shot prompt already yields JSON).")
-    image_field: Optional[str] = Field(None, description="Column with an image path or URL: extract from the image (needs a backend with image support).")
+    image_field: str | None = Field(None, description="Column with an image path or URL: extract from the image (needs a backend with image support).")
     extract_prompt: str = Field("prompts/triplets/extract.jinja", description="Extraction template (few-shot chain of thought).")
     paraphrase_prompt: str = Field("prompts/triplets/paraphrase.jinja", description="Paraphrase template (paraphrase chain, text).")
     describe_prompt: str = Field("prompts/triplets/describe.jinja", description="Describe-the-image template (paraphrase chain, images).")
     max_tokens: int = Field(256, ge=16, description="Max tokens of an extraction answer.")
     paraphrase_max_tokens: int = Field(64, ge=8, description="Max tokens of a paraphrase or description.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
-    seed: Optional[int] = Field(None, description="Sampling seed (default: the recipe seed).")
+    seed: int | None = Field(None, description="Sampling seed (default: the recipe seed).")
 
     @field_validator("chains")
     @classmethod
@@ -113,7 +113,7 @@ class TripletsTask(Task):
             raise ConfigError(f"eval.format {fmt!r} is not a triplet format; use one of: {', '.join(GOLD_FORMATS)}")
 
     @staticmethod
-    def _gold_format(ctx) -> Optional[str]:
+    def _gold_format(ctx) -> str | None:
         ev = getattr(ctx.recipe, "eval", None) if ctx.recipe is not None else None
         return getattr(ev, "format", None) if ev is not None else None
 

@@ -16,12 +16,19 @@ Every term is aligned once per run: :class:`Aligner` keeps a table per kind, and
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any
 
 from agentlab.errors import ConfigError
-from agentlab.triplets.text import Triplet, normalise, strip_auxiliaries, term_key, unique
+from agentlab.triplets.text import (
+    Triplet,
+    normalise,
+    strip_auxiliaries,
+    term_key,
+    unique,
+)
 
 if TYPE_CHECKING:
     from agentlab.triplets.choose import LLMChooser
@@ -36,9 +43,9 @@ METHODS = ("exact", "lemma", "auxiliary", "and", "head", "open", "llm", "embeddi
 class Alignment:
     """Where one term went: `target` (a vocabulary item, or None = dropped), `by` which pass, a score."""
 
-    target: Optional[str]
+    target: str | None
     by: str
-    score: Optional[float] = None
+    score: float | None = None
 
 
 class Vocabulary:
@@ -55,14 +62,14 @@ class Vocabulary:
             self._by_key.setdefault(term_key(name), name)
 
     @classmethod
-    def from_file(cls, path: Path, kind: str) -> "Vocabulary":
+    def from_file(cls, path: Path, kind: str) -> Vocabulary:
         """One class a line; blank lines and `#` comments are skipped."""
         if not path.is_file():
             raise ConfigError(f"{kind} vocabulary file {str(path)!r} not found; give one class a line")
         lines = path.read_text(encoding="utf-8").splitlines()
         return cls([ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")], kind)
 
-    def lookup(self, term: str) -> Optional[tuple[str, str]]:
+    def lookup(self, term: str) -> tuple[str, str] | None:
         """(name, "exact" | "lemma") for a normalised term, or None."""
         if term in self._exact:
             return term, "exact"
@@ -73,7 +80,7 @@ class Vocabulary:
         return len(self.names)
 
 
-def rule_align(term: str, vocab: Vocabulary) -> Optional[Alignment]:
+def rule_align(term: str, vocab: Vocabulary) -> Alignment | None:
     """The rule pass for one term: an Alignment when the rules decide (target or a sure none), else None."""
     t = normalise(term)
     if not t:
@@ -117,8 +124,8 @@ class Aligner:
         embedding_model: `minilm` or a local sentence-transformers folder.
     """
 
-    def __init__(self, vocabs: dict[str, Vocabulary], chooser: Optional["LLMChooser"] = None,
-                 embedding_threshold: Optional[float] = None, embedding_model: str = "minilm"):
+    def __init__(self, vocabs: dict[str, Vocabulary], chooser: LLMChooser | None = None,
+                 embedding_threshold: float | None = None, embedding_model: str = "minilm"):
         self.vocabs = vocabs
         self.chooser = chooser
         self.threshold = embedding_threshold
@@ -162,7 +169,7 @@ class Aligner:
                 out[term] = Alignment(vocab.names[j], "embedding", round(float(row[j]), 4))
         return out
 
-    def target(self, kind: str, term: str) -> Optional[str]:
+    def target(self, kind: str, term: str) -> str | None:
         """The aligned target of a term already aligned (None = dropped)."""
         a = self.table[kind].get(normalise(term))
         return a.target if a else None

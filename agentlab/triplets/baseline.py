@@ -9,7 +9,7 @@ words before a head become `(head, is, adjective)`. No parsing, no model: a floo
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from agentlab.triplets.text import Triplet, unique
 
@@ -21,16 +21,12 @@ PREDICATES = (
     "says", "for", "from", "to",
 )
 ADJECTIVES = frozenset(
-    "white black red blue green yellow brown gray grey orange pink purple silver gold golden tan dark light "
-    "large small big little tall short long huge tiny wide thin thick round square wooden metal plastic glass "
-    "stone brick concrete fluffy cloudy clear old young new empty open closed striped colorful bright "
-    "wet dry leafy grassy paved snowy sandy".split())
-_SKIP = frozenset("a an the this that these those some two three four five six several many his her its their "
-                  "is are was were be being been and or who which there here it they".split())
+    ["white", "black", "red", "blue", "green", "yellow", "brown", "gray", "grey", "orange", "pink", "purple", "silver", "gold", "golden", "tan", "dark", "light", "large", "small", "big", "little", "tall", "short", "long", "huge", "tiny", "wide", "thin", "thick", "round", "square", "wooden", "metal", "plastic", "glass", "stone", "brick", "concrete", "fluffy", "cloudy", "clear", "old", "young", "new", "empty", "open", "closed", "striped", "colorful", "bright", "wet", "dry", "leafy", "grassy", "paved", "snowy", "sandy"])
+_SKIP = frozenset(["a", "an", "the", "this", "that", "these", "those", "some", "two", "three", "four", "five", "six", "several", "many", "his", "her", "its", "their", "is", "are", "was", "were", "be", "being", "been", "and", "or", "who", "which", "there", "here", "it", "they"])
 _WORD = re.compile(r"[a-z][a-z'-]*|\d+")
 
 
-def _head(chunk: list[str]) -> Optional[str]:
+def _head(chunk: list[str]) -> str | None:
     words = [w for w in chunk if w not in _SKIP and not w.isdigit()]
     return words[-1] if words else None
 
@@ -72,7 +68,7 @@ def rule_triplets(caption: str, predicates: Iterable[str] = PREDICATES) -> list[
     return unique(out)
 
 
-def _last_subject(chunks: list[list[str]]) -> Optional[str]:
+def _last_subject(chunks: list[list[str]]) -> str | None:
     """For "a man riding a horse" the subject of "riding" is the head of an earlier chunk."""
     for chunk in reversed(chunks):
         h = _head(chunk)

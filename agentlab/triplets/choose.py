@@ -10,7 +10,7 @@ Two ways, chosen per backend (`mode: auto`):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import create_model
 
@@ -41,7 +41,7 @@ class LLMChooser:
         batch_size: terms per request in choice mode.
     """
 
-    def __init__(self, ctx: "RunContext", model: Optional[str], prompt: Any, mode: str = "auto", batch_size: int = 10,
+    def __init__(self, ctx: RunContext, model: str | None, prompt: Any, mode: str = "auto", batch_size: int = 10,
                  max_tokens: int = 256, seed: int = 0):
         self.ctx, self.model, self.prompt = ctx, model, prompt
         self.batch_size, self.max_tokens, self.seed = batch_size, max_tokens, seed

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -48,14 +48,14 @@ class ChainOutput:
     """Per row: cleaned triplets, the raw answer, an error; and the intermediate text (paraphrase chain)."""
 
     triplets: list[list[Triplet]]
-    raw: list[Optional[str]]
-    errors: list[Optional[str]]
-    texts: Optional[list[Optional[str]]] = None
+    raw: list[str | None]
+    errors: list[str | None]
+    texts: list[str | None] | None = None
     failed: int = field(default=0)
     salvaged: int = field(default=0)
 
 
-def salvage(raw: Optional[str]) -> list[TripletItem]:
+def salvage(raw: str | None) -> list[TripletItem]:
     """The well-formed triplets of an answer that failed validation as a whole (json-repaired; bad items skipped)."""
     if not raw or not raw.strip():
         return []
@@ -85,7 +85,7 @@ class Extractor:
         base_dir: where relative image paths are looked up.
     """
 
-    def __init__(self, ctx: "RunContext", cfg: Any, prompts: dict[str, Any], base_dir: Optional[Path] = None):
+    def __init__(self, ctx: RunContext, cfg: Any, prompts: dict[str, Any], base_dir: Path | None = None):
         self.ctx, self.cfg, self.prompts, self.base_dir = ctx, cfg, prompts, base_dir
         self.schema = Extraction if cfg.reasoning else PlainExtraction
         self.seed = cfg.seed if cfg.seed is not None else ctx.seed
@@ -97,7 +97,7 @@ class Extractor:
             out[chain] = self._direct(rows) if chain == "direct" else self._paraphrase(rows)
         return out
 
-    def _request(self, messages: list[dict[str, Any]], max_tokens: Optional[int] = None) -> ChatRequest:
+    def _request(self, messages: list[dict[str, Any]], max_tokens: int | None = None) -> ChatRequest:
         return ChatRequest(messages=messages, max_tokens=max_tokens or self.cfg.max_tokens,
                            temperature=self.cfg.temperature, seed=self.seed)
 
@@ -111,7 +111,7 @@ class Extractor:
         last = max(i for i, m in enumerate(messages) if m["role"] == "user")
         return [*messages[:last], user_message(messages[last]["content"], [str(ref)], self.base_dir), *messages[last + 1:]]
 
-    def _extraction_messages(self, caption: Optional[str], row: Optional[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _extraction_messages(self, caption: str | None, row: dict[str, Any] | None) -> list[dict[str, Any]]:
         msgs = self.prompts["extract"].messages(caption=caption or "", image=row is not None, reasoning=self.cfg.reasoning)
         return self._with_image(msgs, row) if row is not None else msgs
 
@@ -119,7 +119,7 @@ class Extractor:
         image = self.cfg.image_field is not None
         return self.extract([None if image else r.get("text") for r in rows], rows if image else None, "extract")
 
-    def extract(self, captions: list[Optional[str]], image_rows: Optional[list[dict[str, Any]]], desc: str) -> ChainOutput:
+    def extract(self, captions: list[str | None], image_rows: list[dict[str, Any]] | None, desc: str) -> ChainOutput:
         """Extract triplets from texts (or from the images of `image_rows`); a missing input is a row error."""
         n = len(captions)
         out = ChainOutput([[] for _ in range(n)], [None] * n, [None] * n)
@@ -142,7 +142,7 @@ class Extractor:
         out.failed = sum(e is not None for e in out.errors)
         return out
 
-    def _answers(self, reqs: list[ChatRequest], desc: str) -> list[tuple[Any, Optional[str], Optional[str]]]:
+    def _answers(self, reqs: list[ChatRequest], desc: str) -> list[tuple[Any, str | None, str | None]]:
         """(value, raw, error) per request: constrained to the schema, or (unconstrained) parsed and repaired, no retry."""
         if self.cfg.constrained:
             return [(a.value, a.raw, a.error) for a in self.ctx.complete(self.cfg.model, reqs, schema=self.schema, desc=desc)]
@@ -162,11 +162,11 @@ class Extractor:
         out.failed = sum(e is not None for e in out.errors)
         return out
 
-    def _restate(self, rows: list[dict[str, Any]]) -> tuple[list[Optional[str]], list[Optional[str]]]:
+    def _restate(self, rows: list[dict[str, Any]]) -> tuple[list[str | None], list[str | None]]:
         """The paraphrase of each caption (or the description of each image), first line only."""
         n = len(rows)
-        texts: list[Optional[str]] = [None] * n
-        errors: list[Optional[str]] = [None] * n
+        texts: list[str | None] = [None] * n
+        errors: list[str | None] = [None] * n
         reqs, idx = [], []
         for i, row in enumerate(rows):
             try:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from agentlab.triplets.text import Triplet, as_dicts, unique
 
@@ -26,14 +27,14 @@ def fine_grained(triplets: Iterable[Triplet], counts: Counter) -> list[Triplet]:
     return list(best.values())
 
 
-def finalise(triplets: Iterable[Triplet], counts: Optional[Counter] = None) -> list[Triplet]:
+def finalise(triplets: Iterable[Triplet], counts: Counter | None = None) -> list[Triplet]:
     """Dedupe; with `counts`, also keep one fine-grained predicate per pair."""
     out = unique(triplets)
     return fine_grained(out, counts) if counts is not None else out
 
 
 def image_graphs(keys: list[Any], ids: list[Any], aligned: list[list[Triplet]],
-                 counts: Optional[Counter] = None) -> list[dict[str, Any]]:
+                 counts: Counter | None = None) -> list[dict[str, Any]]:
     """One scene graph per image key: the union of its captions' triplets, finalised.
 
     Args:

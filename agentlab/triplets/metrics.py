@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from agentlab.triplets.text import Triplet, triplet_key, unique
 
@@ -30,7 +31,7 @@ def triplet_prf(predicted: list[Iterable[Triplet]], gold: list[Iterable[Triplet]
             "true_positives": tp, "predicted": n_pred, "gold": n_gold, "rows": len(gold)}
 
 
-def predicate_distribution(triplet_lists: Iterable[Iterable[Triplet]], vocabulary: Optional[list[str]] = None) -> dict[str, Any]:
+def predicate_distribution(triplet_lists: Iterable[Iterable[Triplet]], vocabulary: list[str] | None = None) -> dict[str, Any]:
     """How many triplets each predicate got and how many vocabulary predicates got any."""
     counts = Counter(p for ts in triplet_lists for _, p, _ in ts)
     out: dict[str, Any] = {"triplets": sum(counts.values()), "predicates_used": len(counts),
@@ -51,7 +52,7 @@ def prf_table(rows: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def score_against_gold(extracted: list[list[Triplet]], aligned: list[list[Triplet]], gold: list[list[Triplet]],
-                       vocabs: dict[str, Any], embedding_threshold: Optional[float] = None,
+                       vocabs: dict[str, Any], embedding_threshold: float | None = None,
                        embedding_model: str = "minilm") -> dict[str, Any]:
     """`triplets` (extracted vs gold, lemmatised) and `triplets_aligned` (aligned vs gold aligned).
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 Triplet = tuple[str, str, str]
 
@@ -107,7 +108,7 @@ def triplet_key(t: Triplet) -> Triplet:
     return (term_key(t[0]), term_key(t[1]), term_key(t[2]))
 
 
-def clean_triplet(subject: Any, predicate: Any, obj: Any) -> Optional[Triplet]:
+def clean_triplet(subject: Any, predicate: Any, obj: Any) -> Triplet | None:
     """A normalised triplet, or None when a part is empty (a failed item is dropped, not guessed)."""
     s, p, o = normalise(subject), normalise(predicate), normalise(obj)
     if not (s and p and o):
@@ -145,7 +146,7 @@ def format_factual(triplets: Iterable[Triplet]) -> str:
     return " , ".join(f"( {s} , {p} , {o} )" for s, p, o in triplets)
 
 
-def parse_gold(value: Any, fmt: Optional[str] = None) -> list[Triplet]:
+def parse_gold(value: Any, fmt: str | None = None) -> list[Triplet]:
     """Gold triplets from a FACTUAL string, a JSON string, or a list of [s, p, o] / {subject, predicate, object}.
 
     Args:
@@ -166,7 +167,7 @@ def parse_gold(value: Any, fmt: Optional[str] = None) -> list[Triplet]:
     return [t for t in (_as_triplet(v) for v in (value if isinstance(value, list) else [value])) if t]
 
 
-def _as_triplet(v: Any) -> Optional[Triplet]:
+def _as_triplet(v: Any) -> Triplet | None:
     if isinstance(v, dict):
         v = [v.get("subject"), v.get("predicate"), v.get("object")]
     if isinstance(v, (list, tuple)) and len(v) == 3 and all(isinstance(x, str) and x.strip() for x in v):

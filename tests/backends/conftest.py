@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # make `tests.helpers` importable however pytest was started
     sys.path.insert(0, str(ROOT))
 
-from tests.helpers.fault_server import FaultServer  # noqa: E402
-from tests.helpers.llama_server import start_llama_server  # noqa: E402
+from tests.helpers.fault_server import FaultServer
+from tests.helpers.llama_server import start_llama_server
 
 
 @pytest.fixture

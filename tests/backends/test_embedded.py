@@ -8,7 +8,11 @@ import pytest
 from pydantic import BaseModel
 
 from agentlab.backends.base import ChatRequest
-from agentlab.backends.embedded import EmbeddedBackend, EmbeddedConfig, default_model_path
+from agentlab.backends.embedded import (
+    EmbeddedBackend,
+    EmbeddedConfig,
+    default_model_path,
+)
 from agentlab.engine import RunContext, close_backends
 from agentlab.store import CallCache
 

@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 pytest.importorskip("langchain_core")
 
-from agentlab.backends import langchain as lc  # noqa: E402
-from agentlab.backends.base import ChatRequest  # noqa: E402
-from agentlab.errors import BackendError  # noqa: E402
+from agentlab.backends import langchain as lc
+from agentlab.backends.base import ChatRequest
+from agentlab.errors import BackendError
 
 
 class Sentiment(BaseModel):

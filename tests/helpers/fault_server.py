@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any
 
 FAULTS = re.compile(r"\[\[faults:([^\]]*)\]\]")
 LLAMA_CPP_REFUSAL = (
@@ -69,7 +69,7 @@ class FaultServer:
     """
 
     def __init__(self, reject_json_schema: bool = False, reject_json_object: bool = False,
-                 retry_after: Optional[str] = "1", slow_s: float = 2.0):
+                 retry_after: str | None = "1", slow_s: float = 2.0):
         self.reject_json_schema = reject_json_schema
         self.reject_json_object = reject_json_object
         self.retry_after = retry_after
@@ -87,7 +87,7 @@ class FaultServer:
         """The base_url to give an OpenAI client."""
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 
-    def start(self) -> "FaultServer":
+    def start(self) -> FaultServer:
         """Start serving; returns self."""
         self._thread.start()
         return self
@@ -97,7 +97,7 @@ class FaultServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "FaultServer":
+    def __enter__(self) -> FaultServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -159,7 +159,7 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:  # keep test output quiet
             pass
 
-        def _send(self, status: int, payload: Any, headers: Optional[dict[str, str]] = None) -> None:
+        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             try:
                 self.send_response(status)

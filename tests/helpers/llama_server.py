@@ -12,7 +12,6 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 MODEL_ALIAS = "smol"
 
@@ -52,7 +51,7 @@ class LlamaServer:
 
 
 def start_llama_server(model_path: Path, n_ctx: int = 2048, threads: int = 1, wait_s: float = 120.0,
-                       port: Optional[int] = None) -> LlamaServer:
+                       port: int | None = None) -> LlamaServer:
     """Start the server and wait until /v1/models answers.
 
     Raises:

@@ -107,7 +107,7 @@ def test_escalation_stops_at_cost_cap(label_dir):
 
 
 def test_escalation_max_rows_and_disagreement(label_dir):
-    rows, man = _run(label_dir, _recipe({"escalate": {"to": "big", "when": "disagreement or confidence < 0.5", "max_rows": 2}}))
+    _, man = _run(label_dir, _recipe({"escalate": {"to": "big", "when": "disagreement or confidence < 0.5", "max_rows": 2}}))
     info = man["metrics"]["escalation"]
     assert info["escalated"] <= 2 and (info["stopped_by"] in ("max_rows", "done"))
 
@@ -117,7 +117,7 @@ def test_embedding_labeler_real_minilm(label_dir):
     recipe["task"]["labelers"] = [{"type": "embedding", "keywords": {"spam": ["subscribe to my channel", "free offer link"],
                                                                      "ham": ["I love this song", "beautiful music"]}}]
     recipe["aggregate"] = {"method": "majority"}
-    rows, man = _run(label_dir, recipe)
+    rows, _ = _run(label_dir, recipe)
     votes = [r["votes"]["embedding"] for r in rows]
     assert sum(v is not None for v in votes) >= 6
     correct = sum(v == g for v, (_, g, _) in zip(votes, ROWS) if v is not None)

@@ -226,7 +226,7 @@ def test_missing_image_is_a_row_error(trip_dir):
     recipe["task"]["chains"] = ["direct"]
     (trip_dir / "images.jsonl").write_text(json.dumps({"id": "a", "image": "img/a.png"}) + "\n"
                                            + json.dumps({"id": "b", "image": "img/missing.png"}) + "\n")
-    rows, man = _run(trip_dir, recipe)
+    rows, _ = _run(trip_dir, recipe)
     assert [_trip(t) for t in rows[0]["triplets"]] == [("dog", "on", "grass")]
     assert rows[1]["triplets"] == [] and rows[1]["_error"] == "direct: image 'img/missing.png' not found"
 

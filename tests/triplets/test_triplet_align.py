@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from agentlab.errors import ConfigError
-from agentlab.triplets.align import Aligner, Alignment, Vocabulary, open_align, rule_align
+from agentlab.triplets.align import (
+    Aligner,
+    Alignment,
+    Vocabulary,
+    open_align,
+    rule_align,
+)
 
 ENTITIES = Vocabulary(["man", "men", "tree", "bird", "glass", "racket", "shirt", "jean", "table", "street"], "entity")
 PREDICATES = Vocabulary(["on", "in", "growing on", "sitting on", "wearing", "wears", "has", "and", "parked on"], "predicate")

@@ -7,7 +7,12 @@ from collections import Counter
 import pytest
 
 from agentlab.triplets.baseline import rule_triplets
-from agentlab.triplets.finalise import fine_grained, finalise, image_graphs, predicate_counts
+from agentlab.triplets.finalise import (
+    finalise,
+    fine_grained,
+    image_graphs,
+    predicate_counts,
+)
 from agentlab.triplets.metrics import predicate_distribution, triplet_prf
 
 

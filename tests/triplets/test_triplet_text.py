@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from agentlab.triplets.text import (clean_triplet, format_factual, lemma, normalise, parse_factual, parse_gold,
-                                    strip_auxiliaries, term_key)
+from agentlab.triplets.text import (
+    clean_triplet,
+    format_factual,
+    lemma,
+    normalise,
+    parse_factual,
+    parse_gold,
+    strip_auxiliaries,
+    term_key,
+)
 
 
 @pytest.mark.parametrize("word,expected", [
