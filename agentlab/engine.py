@@ -107,8 +107,13 @@ class RunContext:
                 _BACKENDS[key] = executor.make_backend(cfg)
             return _BACKENDS[key]
 
-    def call(self, model: str | None, requests: list[ChatRequest], desc: str = "calls") -> list[ChatResult]:
-        """Answer requests through the cache; misses go to the backend in batches, cached as they complete."""
+    def call(self, model: str | None, requests: list[ChatRequest], desc: str = "calls",
+             count_failed: bool = True) -> list[ChatResult]:
+        """Answer requests through the cache; misses go to the backend in batches, cached as they complete.
+
+        Results that are errors count as `failed` in the model's stats (`count_failed=False` when the
+        caller counts failures itself, as `complete` does after parsing and retrying).
+        """
         name = self.resolve_model(model)
         backend = self.backend(name)
         stats = self.stats.setdefault(name, ModelStats())
@@ -133,6 +138,8 @@ class RunContext:
         if order:
             self._send(backend, stats, order, [requests[todo[k][0]] for k in order], todo, results, bar)
         bar.close()
+        if count_failed:
+            stats.failed += sum(1 for r in results if r is not None and not r.ok)
         return results  # type: ignore[return-value]
 
     def _send(self, backend, stats, keys, reqs, todo, results, bar) -> None:
@@ -179,12 +186,12 @@ class RunContext:
         if schema is not None:
             js = json_schema_of(schema)
             requests = [r.model_copy(update={"json_schema": js}) for r in requests]
-        results = self.call(name, requests, desc)
+        results = self.call(name, requests, desc, count_failed=False)
         answers = [self._parse(res, schema) for res in results]
         retry = [i for i, a in enumerate(answers) if schema is not None and a.value is None and a.result is not None and a.result.ok]
         if retry:
             again = [requests[i].model_copy(update={"messages": retry_messages(requests[i].messages, answers[i].raw, answers[i].error or "", schema)}) for i in retry]
-            for i, res in zip(retry, self.call(name, again, f"{desc} (retry)")):
+            for i, res in zip(retry, self.call(name, again, f"{desc} (retry)", count_failed=False)):
                 fixed = self._parse(res, schema)
                 if fixed.value is not None:
                     fixed.repaired = True

@@ -49,9 +49,11 @@ def test_failed_calls_are_data_and_not_cached(tmp_path):
     ctx = _ctx(tmp_path, fail_on="boom")
     res = ctx.call("m", [_req("boom"), _req("fine")])
     assert res[0].error == "scripted failure" and res[1].ok
+    assert ctx.stats["m"].failed == 1  # counted for the manifest, also when a caller uses call() directly
     before = FakeBackend.calls
     ctx.call("m", [_req("boom")])
     assert FakeBackend.calls - before == 1  # a failure is retried on the next run
+    assert ctx.stats["m"].failed == 2
 
 
 def test_images_rejected_per_item_by_text_only_backend(tmp_path):
