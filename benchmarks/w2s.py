@@ -2,7 +2,7 @@
 
 Runs the recipe once and prints, from that run: test accuracy and PGR of every variant (weak alone, the
 weak ensembles with and without debate, the debate judge, each weak -> strong student, the gold ceiling),
-the split sizes and where the time went.
+the split sizes (examples and reviews: paired, each review is asked with both answers) and where the time went.
 
 Usage: python benchmarks/w2s.py [--limit N] [--recipe recipes/sst2_w2s.yaml] [--data-dir ../shared/data]
        [--out /tmp/agentlab-bench/w2s] [--fresh]
@@ -47,9 +47,9 @@ def table(manifest: dict) -> str:
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
     lines = ["| variant | accuracy | PGR | what |", "|---|---|---|---|"]
     lines += [f"| {k} | {fmt(v['accuracy'])} | {fmt(v['pgr'])} | {DESCRIPTIONS.get(k, '')} |" for k, v in m.items()]
-    s = info["sizes"]
-    lines.append(f"\nsplits: half 1 {s['half1']}, half 2 {s['half2']}, test {s['test']}; positive (correct) rate "
-                 f"{info['positive_rate']}")
+    s, r = info["sizes"], info.get("source_rows", {})
+    lines.append(f"\nsplits (examples / reviews): half 1 {s['half1']} / {r.get('half1')}, half 2 {s['half2']} / {r.get('half2')}, "
+                 f"test {s['test']} / {r.get('test')}; paired {info.get('paired')}; positive (correct) rate {info['positive_rate']}")
     if info.get("pgr_note"):
         lines.append(info["pgr_note"])
     t = info["timings"]

@@ -21,9 +21,12 @@ from agentlab.w2s.metrics import render
 
 @TASKS.register("w2s")
 class W2sTask(Task):
-    """Rows -> split, proposed answer, debate transcript, weak labels (half 2) and every variant's test prediction."""
+    """Rows -> examples (two per row with `pair_answers`): split, proposed answer, debate transcript, weak labels
+    (half 2) and every variant's test prediction; each keeps its source row's columns, `source_row` and `gold`."""
 
     config_cls = W2sConfig
+    #: one output row per example: two per input row with `pair_answers` (the default with `answers_from_gold`)
+    changes_rows = True
     caveat = ("w2s accuracies are on a small held-out test split and move in steps of 1/n; PGR divides by the "
               "ceiling-minus-weak gap, so it is noisy when that gap is a few rows.")
 
@@ -33,7 +36,7 @@ class W2sTask(Task):
         self._caveats(ctx)
         self.w2s = W2sRun(self.config, ctx, rows)
         self.w2s.run()
-        return [{**row, **self.w2s.row_columns(i)} for i, row in enumerate(rows)]
+        return [{**rows[j], **self.w2s.row_columns(i)} for i, j in enumerate(self.w2s.data.source)]
 
     def evaluate(self, ctx, rows) -> dict[str, Any]:
         """metrics.w2s.<variant>.{accuracy, pgr} and metrics.w2s_run (sizes, timings, training metrics, notes)."""

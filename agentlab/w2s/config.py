@@ -64,9 +64,15 @@ class W2sConfig(TaskConfig):
         None, description="Column with the proposed answer to judge; gold (via `gold_map`) says whether it is correct. "
         "Leave unset to build proposed answers from gold with `answers_from_gold`.")
     answers_from_gold: Optional[dict[str, str]] = Field(
-        None, description="Gold value -> the true answer, e.g. `{1: 'yes', 0: 'no'}`: every row is given its true answer or, "
-        "for a seeded `flip_fraction` of rows, the other one; the target is whether the proposed answer is the true one.")
-    flip_fraction: float = Field(0.5, gt=0, lt=1, description="With `answers_from_gold`: share of rows given the flipped (wrong) answer.")
+        None, description="Gold value -> the true answer, e.g. `{1: 'yes', 0: 'no'}`: every row yields an example with its true "
+        "answer and one with the other answer (`pair_answers`), or one of the two (`pair_answers: false`); the target is whether "
+        "the proposed answer is the true one.")
+    pair_answers: Optional[bool] = Field(
+        None, description="With `answers_from_gold` (default true there): each row yields two examples, its true answer "
+        "(target correct) and the flipped one (target incorrect), always in the same split (rows are split, not examples). "
+        "`false`: one example per row, a seeded `flip_fraction` of them flipped. Not allowed with `answer_field`.")
+    flip_fraction: float = Field(0.5, gt=0, lt=1, description="With `answers_from_gold` and `pair_answers: false`: share of rows "
+                                 "given the flipped (wrong) answer.")
     gold_map: Optional[dict[str, str]] = Field(
         None, description="With `answer_field`: gold value -> `yes`/`no` (is the proposed answer correct) when gold uses other names.")
     input_template: str = Field(
@@ -104,6 +110,10 @@ class W2sConfig(TaskConfig):
         if (self.answer_field is None) == (self.answers_from_gold is None):
             raise ValueError("set exactly one of `answer_field` (rows carry a proposed answer) and `answers_from_gold` "
                              "(build proposed answers from gold, e.g. {1: 'yes', 0: 'no'})")
+        if self.answer_field is not None and self.pair_answers:
+            raise ValueError("pair_answers needs `answers_from_gold` (the rows' own proposed answers in `answer_field` cannot be paired)")
+        if self.paired and "flip_fraction" in self.model_fields_set:
+            raise ValueError("flip_fraction applies only with `pair_answers: false` (paired rows propose both answers)")
         if self.answers_from_gold is not None and len(set(self.answers_from_gold.values())) != 2:
             raise ValueError(f"answers_from_gold must map gold to exactly two answers (to flip between); got {self.answers_from_gold}")
         if len(self.debate.answer.choices) != 2:
@@ -116,6 +126,11 @@ class W2sConfig(TaskConfig):
             if cfg.student.type != "classifier":
                 raise ValueError(f"{name}.student.type must be `classifier` (got {cfg.student.type!r})")
         return self
+
+    @property
+    def paired(self) -> bool:
+        """Whether every row yields two examples (its true and its flipped answer)."""
+        return self.answers_from_gold is not None and self.pair_answers is not False
 
     @property
     def choices(self) -> list[str]:

@@ -1,9 +1,11 @@
 """The w2s examples: proposed answers and targets from gold, the three splits, the students' input texts.
 
-Gold is used here, and only here, to build the yes/no examples: which answer a row proposes (with
+Gold is used here, and only here, to build the yes/no examples: which answer an example proposes (with
 `answers_from_gold`) and whether that answer is correct (the target). Neither the target nor the
 gold value is ever put in a debater's or judge's prompt; the proposed answer is, by design (it is
-what they argue about), and with `flip_fraction: 0.5` it says nothing about the target on its own.
+what they argue about), and it says nothing about the target on its own: with `pair_answers` every
+row yields one example with its true answer and one with the flipped answer (both in the same split),
+without it a seeded `flip_fraction` of the rows propose the flipped one.
 """
 
 from __future__ import annotations
@@ -24,18 +26,23 @@ SPLITS = ("half1", "half2", "test")
 
 @dataclass
 class W2sData:
-    """Per row: the proposed answer, the target class index (None: no usable gold), the split, the input text.
+    """Per example: its source row, the proposed answer, the target class index (None: no usable gold), the split, the input.
+
+    One example per source row, or with `pair_answers` two (the true and the flipped answer) per row
+    with usable gold; a row without usable gold always keeps one example (no answer, no target).
 
     Attributes:
         classes: the two student classes, the positive one (the proposed answer is correct) first.
-        answers: the proposed answer of each row (None when the row has no usable gold).
+        source: the index of each example's source row (non-decreasing).
+        answers: the proposed answer of each example (None when its row has no usable gold).
         targets: 0 (correct) / 1 (incorrect), or None.
-        splits: split name -> row indices (sorted); rows without a target are in none.
-        questions: the rendered w2s question per row.
+        splits: split name -> example indices (sorted); examples without a target are in none.
+        questions: the rendered w2s question per example.
         texts: what the students read, without any debate.
     """
 
     classes: list[str]
+    source: list[int]
     answers: list[str | None]
     targets: list[int | None]
     splits: dict[str, list[int]] = field(default_factory=dict)
@@ -44,18 +51,21 @@ class W2sData:
 
     @property
     def usable(self) -> list[int]:
-        """Row indices with a target, in row order."""
+        """Example indices with a target, in order."""
         return [i for i, t in enumerate(self.targets) if t is not None]
 
     def split_of(self, i: int) -> str | None:
-        """The split a row belongs to (None: no usable gold)."""
+        """The split an example belongs to (None: no usable gold)."""
         return next((name for name, idx in self.splits.items() if i in idx), None)
 
 
-def proposed_answers(config: W2sConfig, rows: list[dict[str, Any]], gold: list[Any]) -> tuple[list, list]:
-    """(proposed answer, target index) per row, from gold; (None, None) where gold is missing or unknown."""
+def proposed_answers(config: W2sConfig, rows: list[dict[str, Any]], gold: list[Any]) -> tuple[list, list, list]:
+    """(source row, proposed answer, target index) per example, from gold; answer and target None where gold is unusable."""
     if config.answers_from_gold is not None:
-        return _flipped_answers(config.answers_from_gold, gold, config.flip_fraction, config.seed)
+        true = _true_answers(config.answers_from_gold, gold)
+        if config.paired:
+            return _paired_answers(config.answers_from_gold, true)
+        return (list(range(len(rows))), *_flipped_answers(config.answers_from_gold, true, config.flip_fraction, config.seed))
     choices = config.choices
     mapping = {str(k).strip().lower(): v for k, v in (config.gold_map or {}).items()}
     answers, targets = [], []
@@ -65,23 +75,42 @@ def proposed_answers(config: W2sConfig, rows: list[dict[str, Any]], gold: list[A
         ok = choice is not None and row.get(config.answer_field) is not None
         answers.append(str(row[config.answer_field]) if ok else None)
         targets.append(choices.index(choice) if ok else None)
-    return answers, targets
+    return list(range(len(rows))), answers, targets
 
 
-def _flipped_answers(truth: dict[str, str], gold: list[Any], fraction: float, seed: int) -> tuple[list, list]:
-    """Each row proposes its true answer, or for a seeded `fraction` of rows the other one (target 1 = incorrect)."""
+def _true_answers(truth: dict[str, str], gold: list[Any]) -> list[str | None]:
+    """Each row's true answer (None: gold missing or not in `answers_from_gold`)."""
     keys = {str(k).strip().lower(): v for k, v in truth.items()}
+    return [None if g is None else keys.get(_gold_key(g)) for g in gold]
+
+
+def _other(truth: dict[str, str], answer: str) -> str:
     values = list(dict.fromkeys(truth.values()))
-    true = [None if g is None else keys.get(_gold_key(g)) for g in gold]
+    return values[1] if answer == values[0] else values[0]
+
+
+def _paired_answers(truth: dict[str, str], true: list[str | None]) -> tuple[list, list, list]:
+    """Two examples per row with a true answer: the true one (target 0, correct), then the flipped one (target 1)."""
+    source, answers, targets = [], [], []
+    for j, t in enumerate(true):
+        pairs = [(t, 0), (_other(truth, t), 1)] if t is not None else [(None, None)]
+        for answer, target in pairs:
+            source.append(j)
+            answers.append(answer)
+            targets.append(target)
+    return source, answers, targets
+
+
+def _flipped_answers(truth: dict[str, str], true: list[str | None], fraction: float, seed: int) -> tuple[list, list]:
+    """Each row proposes its true answer, or for a seeded `fraction` of rows the other one (target 1 = incorrect)."""
     usable = [i for i, t in enumerate(true) if t is not None]
     order = usable[:]
     random.Random(seed).shuffle(order)
     flipped = set(order[: round(len(order) * fraction)])
-    answers: list[str | None] = [None] * len(gold)
-    targets: list[int | None] = [None] * len(gold)
+    answers: list[str | None] = [None] * len(true)
+    targets: list[int | None] = [None] * len(true)
     for i in usable:
-        other = values[1] if true[i] == values[0] else values[0]
-        answers[i], targets[i] = (other, 1) if i in flipped else (true[i], 0)
+        answers[i], targets[i] = (_other(truth, true[i]), 1) if i in flipped else (true[i], 0)
     return answers, targets
 
 
@@ -92,8 +121,8 @@ def _gold_key(g: Any) -> str:
     return str(g).strip().lower()
 
 
-def split_rows(usable: list[int], targets: list[int | None], test_fraction: float, seed: int) -> dict[str, list[int]]:
-    """Seeded split of the usable rows, stratified by target: `test` (held out), then half 1 and half 2.
+def split_rows(usable: list[int], targets: list[Any], test_fraction: float, seed: int) -> dict[str, list[int]]:
+    """Seeded split of the usable rows, stratified by target (any sortable class): `test` (held out), then half 1 and half 2.
 
     Per class (shuffled): round(n_c * test_fraction) rows go to test, the rest alternate between the
     halves, starting with the smaller one so that their sizes stay within one row.
@@ -126,20 +155,32 @@ def build_data(config: W2sConfig, rows: list[dict[str, Any]], gold: list[Any] | 
         raise ConfigError(f"column {config.text_field!r} (task.text_field) not in the source; columns: {', '.join(sorted(rows[0]))}")
     if config.answer_field and rows and config.answer_field not in rows[0]:
         raise ConfigError(f"column {config.answer_field!r} (task.answer_field) not in the source; columns: {', '.join(sorted(rows[0]))}")
-    answers, targets = proposed_answers(config, rows, gold)
-    data = W2sData(config.choices, answers, targets)
+    data = W2sData(config.choices, *proposed_answers(config, rows, gold))
     if not data.usable:
         seen = sorted({str(g) for g in gold})[:5]
         how = "answers_from_gold" if config.answers_from_gold is not None else "gold_map"
         raise ConfigError(f"no gold value ({', '.join(seen)}) could be used; map them with `task.{how}`")
-    data.splits = split_rows(data.usable, targets, config.test_fraction, config.seed)
+    data.splits = split_examples(data, config.paired, config.test_fraction, config.seed)
     question, template = Prompt(config.question, "task.question"), Prompt(config.input_template, "task.input_template")
-    for row, ans in zip(rows, answers):
+    for j, ans in zip(data.source, data.answers):
+        row = rows[j]
         q = question.render(**{**row, "row": row})
         data.questions.append(q)
         variables = {**row, "row": row, "text": row.get(config.text_field), "question": q, "answer": ans}
         data.texts.append(template.render(**variables))
     return data
+
+
+def split_examples(data: W2sData, paired: bool, test_fraction: float, seed: int) -> dict[str, list[int]]:
+    """The examples' splits: by example (stratified by target), or with pairs by source row, stratified by the row's
+    true answer, so that both examples of a row always land in the same split (no answer leaks across splits)."""
+    if not paired:
+        return split_rows(data.usable, data.targets, test_fraction, seed)
+    true: dict[int, str] = {data.source[i]: data.answers[i] for i in data.usable if data.targets[i] == 0}
+    rows = sorted(true)
+    by_row = split_rows(rows, [true.get(j) for j in range(max(rows) + 1)], test_fraction, seed)
+    where = {j: name for name, idx in by_row.items() for j in idx}
+    return {name: [i for i in data.usable if where[data.source[i]] == name] for name in by_row}
 
 
 def with_transcript(text: str, transcript: list[dict[str, str]]) -> str:

@@ -41,30 +41,34 @@ SUPERVISOR = {"w2s_weak": "weak", "w2s_ensemble": "weak_ensemble", "w2s_debate_e
 class W2sRun:
     """Runs the whole experiment on one set of rows; results are left on the instance.
 
+    Everything is per example (`data.source[i]` is example i's source row): one per row, or two with `pair_answers`.
+
     Attributes (after `run`):
-        data: answers, targets, splits and input texts.
-        transcripts: per debate sample, per row, the turns (empty for rows without gold).
-        judge: the judge's decision per row (None where not run).
+        data: source rows, answers, targets, splits and input texts.
+        transcripts: per debate sample, per example, the turns (empty for examples without gold).
+        judge: the judge's decision per example (None where not run).
         supervisors: name -> {"half2": probs, "test": probs} of the weak students/ensembles.
         predictions: variant -> test probabilities.
         accuracies: variant -> test accuracy.
-        usage: per row [prompt, completion] tokens of the debates and the judge.
+        usage: per example [prompt, completion] tokens of the debates and the judge.
         info: sizes, bases, timings and per-student training metrics (`metrics.w2s_run`).
     """
 
     def __init__(self, config: W2sConfig, ctx: RunContext, rows: list[dict[str, Any]]):
         self.c, self.ctx, self.rows = config, ctx, rows
         self.transcripts: list[list[list[Turn]]] = []
-        self.judge: list[str | None] = [None] * len(rows)
+        self.judge: list[str | None] = []
         self.supervisors: dict[str, dict[str, np.ndarray]] = {}
         self.predictions: dict[str, np.ndarray] = {}
         self.accuracies: dict[str, float | None] = {}
-        self.usage = [[0, 0] for _ in rows]
+        self.usage: list[list[int]] = []
         self.info: dict[str, Any] = {"timings": {}, "training": {}}
 
     def run(self) -> None:
         """Build the data, debate, train the weak then the strong students, score."""
         self.data = build_data(self.c, self.rows, self.ctx.gold)
+        n = len(self.data.source)
+        self.judge, self.usage = [None] * n, [[0, 0] for _ in range(n)]
         self._bar = None
         t = time.perf_counter()
         self._debate()
@@ -85,10 +89,10 @@ class W2sRun:
     # -- debate --------------------------------------------------------------------------
     def _debate_rows(self) -> list[dict[str, Any]]:
         d = self.data
-        return [dict(self.rows[i], proposed_answer=d.answers[i], w2s_question=d.questions[i]) for i in d.usable]
+        return [dict(self.rows[d.source[i]], proposed_answer=d.answers[i], w2s_question=d.questions[i]) for i in d.usable]
 
     def _debate(self) -> None:
-        """`debate_samples` independent debates of every usable row (seed + s), then the judge baseline."""
+        """`debate_samples` independent debates of every usable example (seed + s), then the judge baseline."""
         usable, rows = self.data.usable, self._debate_rows()
         first = None
         for s in range(self.c.debate_samples):
@@ -97,7 +101,7 @@ class W2sRun:
             debate.check_rows(rows)
             tag = "w2s debate" + (f" (sample {s + 1})" if self.c.debate_samples > 1 else "")
             turns = debate.debate(rows, self.c.debate.debaters, tag)
-            full: list[list[Turn]] = [[] for _ in self.rows]
+            full: list[list[Turn]] = [[] for _ in self.data.source]
             for pos, i in enumerate(usable):
                 full[i] = turns[pos]
             self.transcripts.append(full)
@@ -117,7 +121,7 @@ class W2sRun:
             self.usage[i][1] += usage[pos][1]
 
     def debate_text(self, i: int, sample: int) -> str:
-        """Row i's input with debate sample `sample` appended."""
+        """Example i's input with debate sample `sample` appended."""
         turns = self.transcripts[sample % len(self.transcripts)][i]
         return with_transcript(self.data.texts[i], [t.as_dict() for t in turns])
 
@@ -180,18 +184,20 @@ class W2sRun:
         accs.update({name: accuracy(p, y) for name, p in self.predictions.items()})
         self.accuracies = accs
         self.metrics = table(accs)
+        used_rows = {d.source[i] for i in d.usable}
         self.info.update(
-            sizes={**{k: len(v) for k, v in d.splits.items()}, "skipped": len(self.rows) - len(d.usable)},
+            sizes={**{k: len(v) for k, v in d.splits.items()}, "skipped": len(self.rows) - len(used_rows)},
+            source_rows={k: len({d.source[i] for i in v}) for k, v in d.splits.items()}, paired=self.c.paired,
             weak_base=self.c.weak.student.base, strong_base=self.c.strong.student.base, ensemble=self.c.ensemble,
             debate_samples=self.c.debate_samples, classes=d.classes, pgr_note=gap_note(accs.get("weak"), accs.get("ceiling")),
             positive_rate={k: round(sum(t == 0 for t in (d.targets[i] for i in v)) / len(v), 4) if v else None
                            for k, v in d.splits.items()})
 
     def row_columns(self, i: int) -> dict[str, Any]:
-        """The columns w2s adds to row i."""
+        """The columns w2s adds to example i's source row (the task writes `gold` itself: rows and examples differ)."""
         d = self.data
         split = d.split_of(i)
-        out: dict[str, Any] = {"split": split, "proposed_answer": d.answers[i], "w2s_question": d.questions[i],
+        out: dict[str, Any] = {"source_row": d.source[i], "split": split, "proposed_answer": d.answers[i], "w2s_question": d.questions[i],
                                "w2s_input": d.texts[i], "w2s_target": None if d.targets[i] is None else d.classes[d.targets[i]],
                                "transcript": [t.as_dict() for t in self.transcripts[0][i]] if self.transcripts else []}
         if len(self.transcripts) > 1:
@@ -204,10 +210,11 @@ class W2sRun:
         errors = [f"{t.speaker}: {t.error}" for s in self.transcripts for t in s[i] if t.error]
         out["tokens"] = {"prompt": self.usage[i][0], "completion": self.usage[i][1]}
         out["_error"] = "; ".join(errors) or None
+        out["gold"] = self.ctx.gold[d.source[i]]
         return out
 
     def _probs_at(self, i: int, split: str, probs: dict[str, np.ndarray]) -> dict[str, float] | None:
-        """{name: p(positive class)} for row i when it is in `split`, else None."""
+        """{name: p(positive class)} for example i when it is in `split`, else None."""
         idx = self.data.splits.get(split, [])
         if i not in idx:
             return None

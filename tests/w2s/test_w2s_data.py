@@ -1,4 +1,4 @@
-"""Proposed answers from gold, the stratified three-way split, input texts with transcripts, config checks."""
+"""Proposed answers from gold (paired and flipped), the stratified three-way split, input texts with transcripts, config checks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import pytest
 
 from agentlab.errors import ConfigError
 from agentlab.w2s.config import W2sConfig
-from agentlab.w2s.data import build_data, proposed_answers, split_rows, with_transcript
+from agentlab.w2s.data import (
+    build_data,
+    proposed_answers,
+    split_examples,
+    split_rows,
+    with_transcript,
+)
 
 
 def cfg(**kw):
@@ -14,9 +20,37 @@ def cfg(**kw):
     return W2sConfig.model_validate({**base, **kw})
 
 
+def test_paired_answers_give_every_row_its_true_and_its_flipped_answer():
+    gold = [1, 0, "1", 0.0, None, 7]
+    source, answers, targets = proposed_answers(cfg(), [{}] * len(gold), gold)
+    # rows with usable gold: (true answer, correct) then (flipped answer, incorrect); others keep one empty example
+    assert source == [0, 0, 1, 1, 2, 2, 3, 3, 4, 5]
+    assert answers == ["yes", "no", "no", "yes", "yes", "no", "no", "yes", None, None]
+    assert targets == [0, 1, 0, 1, 0, 1, 0, 1, None, None]
+    assert cfg().paired and not cfg(pair_answers=False).paired
+
+
+def test_paired_split_keeps_both_examples_of_a_row_together_and_balances_classes():
+    gold = [1] * 24 + [0] * 16
+    c = cfg(test_fraction=0.25)
+    d = build_data(c, [{"text": f"r{j}"} for j in range(len(gold))], gold)
+    assert len(d.source) == 80 and sorted(i for idx in d.splits.values() for i in idx) == list(range(80))
+    where = {}
+    for name, idx in d.splits.items():
+        assert sum(d.targets[i] == 0 for i in idx) == sum(d.targets[i] == 1 for i in idx)  # one correct + one flipped per row
+        for i in idx:
+            assert where.setdefault(d.source[i], name) == name       # both examples of a row: the same split
+    rows_in = {name: {d.source[i] for i in idx} for name, idx in d.splits.items()}
+    assert len(rows_in["test"]) == 10 and abs(len(rows_in["half1"]) - len(rows_in["half2"])) <= 1
+    for name, rows in rows_in.items():  # stratified by the row's true answer (3:2 positive)
+        assert sum(gold[j] for j in rows) / len(rows) == pytest.approx(0.6, abs=0.1), name
+    assert split_examples(d, True, 0.25, seed=0) == d.splits and split_examples(d, True, 0.25, seed=1) != d.splits
+
+
 def test_flipped_answers_are_seeded_balanced_and_targets_follow():
     gold = [1, 0, "1", 0.0, None, 7] + [1, 0] * 7
-    answers, targets = proposed_answers(cfg(), [{}] * len(gold), gold)
+    source, answers, targets = proposed_answers(cfg(pair_answers=False), [{}] * len(gold), gold)
+    assert source == list(range(len(gold)))
     assert answers[4] is None and targets[4] is None      # no gold
     assert answers[5] is None and targets[5] is None      # a gold value the mapping does not know
     usable = [i for i, t in enumerate(targets) if t is not None]
@@ -25,15 +59,15 @@ def test_flipped_answers_are_seeded_balanced_and_targets_follow():
     for i in usable:
         true = truth[int(float(gold[i]))]
         assert (answers[i] == true) == (targets[i] == 0)   # target 0 = the proposed answer is correct
-    assert proposed_answers(cfg(), [{}] * len(gold), gold) == (answers, targets)  # seeded
-    assert proposed_answers(cfg(seed=1), [{}] * len(gold), gold) != (answers, targets)
+    assert proposed_answers(cfg(pair_answers=False), [{}] * len(gold), gold)[1:] == (answers, targets)  # seeded
+    assert proposed_answers(cfg(pair_answers=False, seed=1), [{}] * len(gold), gold)[1:] != (answers, targets)
 
 
 def test_answer_field_mode_reads_gold_as_correctness():
     c = cfg(answers_from_gold=None, answer_field="answer", gold_map={"right": "yes", "wrong": "no"})
     rows = [{"answer": "Paris"}, {"answer": "Rome"}, {"answer": None}, {"answer": "Oslo"}]
-    answers, targets = proposed_answers(c, rows, ["right", "wrong", "right", "unknown"])
-    assert answers == ["Paris", "Rome", None, None] and targets == [0, 1, None, None]
+    source, answers, targets = proposed_answers(c, rows, ["right", "wrong", "right", "unknown"])
+    assert source == [0, 1, 2, 3] and not c.paired and answers == ["Paris", "Rome", None, None] and targets == [0, 1, None, None]
 
 
 def test_split_is_stratified_disjoint_and_seeded():
@@ -54,8 +88,11 @@ def test_split_is_stratified_disjoint_and_seeded():
 def test_build_data_texts_and_errors():
     rows = [{"text": f"review {i}"} for i in range(10)]
     d = build_data(cfg(input_template="R: {{ text }} | {{ question }} | {{ answer }}"), rows, [1, 0] * 5)
-    assert d.classes == ["yes", "no"] and len(d.texts) == 10
-    assert d.texts[0] == f"R: review 0 | Is this review positive? | {d.answers[0]}"
+    assert d.classes == ["yes", "no"] and len(d.texts) == 20
+    assert d.texts[:2] == ["R: review 0 | Is this review positive? | yes", "R: review 0 | Is this review positive? | no"]
+    assert d.texts[2] == "R: review 1 | Is this review positive? | no"
+    d = build_data(cfg(pair_answers=False, input_template="R: {{ text }} | {{ answer }}"), rows, [1, 0] * 5)
+    assert len(d.texts) == 10 and d.texts[3] == f"R: review 3 | {d.answers[3]}"
     assert d.split_of(d.splits["test"][0]) == "test"
     with pytest.raises(ConfigError, match="needs gold labels"):
         build_data(cfg(), rows, None)
@@ -75,6 +112,8 @@ def test_with_transcript():
     ({"answers_from_gold": None}, "exactly one of `answer_field`"),
     ({"answer_field": "a"}, "exactly one of `answer_field`"),
     ({"answers_from_gold": {1: "yes", 0: "yes"}}, "exactly two answers"),
+    ({"answers_from_gold": None, "answer_field": "a", "pair_answers": True}, "pair_answers needs `answers_from_gold`"),
+    ({"flip_fraction": 0.3}, "flip_fraction applies only with `pair_answers: false`"),
     ({"debate": {"answer": {"choices": ["a", "b", "c"]}}}, "w2s is binary"),
     ({"variants": ["w2s_debate_ensemble_aux"]}, "needs `aux_loss.weight`"),
     ({"strong": {"student": {"type": "causal"}}}, "must be `classifier`"),

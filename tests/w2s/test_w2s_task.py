@@ -59,7 +59,7 @@ def test_orchestration_splits_students_and_metrics(wdir, students):
     rows, man = run_recipe_cli(wdir, recipe({"debate_samples": 2, "weak": {"student": {"base": "minilm"}},
                                              "strong": {"student": {"base": "smollm2"}}}))
     by_split = {s: [r for r in rows if r["split"] == s] for s in ("half1", "half2", "test")}
-    assert [len(v) for v in by_split.values()] == [6, 6, 4] and len(rows) == 16
+    assert [len(v) for v in by_split.values()] == [12, 12, 8] and len(rows) == 32   # 16 reviews, 2 answers each
     names = [c["name"] for c in students]
     assert names == ["weak_0", "weak_debate_0", "weak_1", "weak_debate_1", "ceiling", "w2s_weak", "w2s_ensemble",
                      "w2s_debate_ensemble", "w2s_debate_ensemble_aux"]
@@ -67,7 +67,7 @@ def test_orchestration_splits_students_and_metrics(wdir, students):
     # weak students: half 1 with gold (one-hot), minilm; the debate ones read a transcript; seeds differ per member
     h1 = [r for r in rows if r["split"] == "half1"]
     for name in ("weak_0", "weak_debate_0", "weak_1", "weak_debate_1"):
-        assert c[name]["base"] == "minilm" and len(c[name]["texts"]) == 6
+        assert c[name]["base"] == "minilm" and len(c[name]["texts"]) == 12
         assert c[name]["targets"] == [[1.0, 0.0] if r["w2s_target"] == "yes" else [0.0, 1.0] for r in h1]
     assert (c["weak_0"]["seed"], c["weak_1"]["seed"]) == (0, 1)
     assert all("Debate:\nAffirmative: " + AFF in t for t in c["weak_debate_1"]["texts"])
@@ -107,8 +107,10 @@ def test_orchestration_splits_students_and_metrics(wdir, students):
         assert (r["predictions"] is not None) == (r["split"] == "test")
         assert r["gold"] in (0, 1) and r["judge_decision"] == "yes" and r["tokens"]["prompt"] > 0
     run = man["metrics"]["w2s_run"]
-    assert run["sizes"] == {"half1": 6, "half2": 6, "test": 4, "skipped": 0} and run["debate_samples"] == 2
-    assert man["counts"]["llm_calls"] == 16 * 2 * 2 + 16   # 2 samples (seeds differ, no cache hit) × 2 debaters + the judge
+    assert run["sizes"] == {"half1": 12, "half2": 12, "test": 8, "skipped": 0} and run["debate_samples"] == 2
+    assert run["source_rows"] == {"half1": 6, "half2": 6, "test": 4} and run["paired"] is True
+    assert man["counts"]["rows"] == 32
+    assert man["counts"]["llm_calls"] == 32 * 2 * 2 + 32   # per example: 2 samples (seeds differ) × 2 debaters + the judge
     assert any("every debater is greedy" in c for c in man["caveats"])
 
 
@@ -117,11 +119,38 @@ def test_gold_reaches_no_debater_or_judge_prompt(wdir, students):
     models = {"small": {"backend": "fake", "rules": {"your turn": "- fine"}, "default": "yes", "call_log": str(log)}}
     rows, _ = run_recipe_cli(wdir, recipe({"ensemble": 1, "variants": ["w2s_debate_ensemble"]}, models=models))
     prompts = log.read_text().splitlines()
-    assert len(prompts) == 16 * 3
+    assert len(prompts) == 32 * 3
     for r, line in zip(rows, prompts):  # the first turn of each row, in row order
         assert f'Is the proposed answer \\"{r["proposed_answer"]}\\" to the question \\"Is this review positive?\\" correct?' in line
     assert not any("gold" in p or "w2s_target" in p for p in prompts)
     assert [c["name"] for c in students] == ["weak_0", "weak_debate_0", "ceiling", "w2s_debate_ensemble"]
+
+
+def test_pairs_both_answers_per_review_in_one_split_with_gold_and_source_row(wdir, students):
+    rows, _ = run_recipe_cli(wdir, recipe({"ensemble": 1, "variants": ["w2s_weak"]}))
+    assert len(rows) == 2 * len(REVIEWS)
+    for j, (text, g) in enumerate(REVIEWS):
+        pair = [r for r in rows if r["source_row"] == j]
+        true = "yes" if g == 1 else "no"
+        assert [(r["proposed_answer"], r["w2s_target"]) for r in pair] == [(true, "yes"), ("no" if g else "yes", "no")]
+        assert all(r["text"] == text and r["gold"] == g for r in pair)      # gold follows the review, not the row position
+        assert len({r["split"] for r in pair}) == 1                          # never one answer in train, the other in test
+        assert pair[0]["transcript"] and pair[0]["w2s_input"] != pair[1]["w2s_input"]   # debated per example
+    for split in ("half1", "half2", "test"):
+        part = [r for r in rows if r["split"] == split]
+        assert sum(r["w2s_target"] == "yes" for r in part) * 2 == len(part)
+        assert sum(r["gold"] == 1 for r in part) * 2 == len(part)          # stratified by sentiment too
+    ceiling = next(c for c in students if c["name"] == "ceiling")
+    assert len(ceiling["texts"]) == 12
+
+
+def test_unpaired_rows_propose_one_answer_each(wdir, students):
+    rows, man = run_recipe_cli(wdir, recipe({"pair_answers": False, "flip_fraction": 0.25, "ensemble": 1,
+                                             "variants": ["w2s_weak"]}))
+    assert [r["source_row"] for r in rows] == list(range(16)) and [r["text"] for r in rows] == [t for t, _ in REVIEWS]
+    assert sum(r["w2s_target"] == "no" for r in rows) == 4 and [r["gold"] for r in rows] == [g for _, g in REVIEWS]
+    sizes = man["metrics"]["w2s_run"]["sizes"]
+    assert sizes["half1"] + sizes["half2"] + sizes["test"] == 16 and sizes["test"] == 5   # 12 + 4 per class: 4 + 1 held out
 
 
 def test_missing_gold_and_bad_columns_fail_before_any_call(wdir):
@@ -169,7 +198,7 @@ def test_w2s_on_the_real_embedded_model(wdir, tiny_bert):
                   models={"small": {"backend": "embedded", "n_threads": 1}})
     data["source"]["limit"] = 6
     rows, man = run_recipe_cli(wdir, data)
-    assert len(rows) == 6 and {r["split"] for r in rows} == {"half1", "half2", "test"}
+    assert len(rows) == 12 and {r["split"] for r in rows} == {"half1", "half2", "test"}
     for r in rows:
         assert [t["speaker"] for t in r["transcript"]] == ["affirmative", "negative"] and all(t["text"] for t in r["transcript"])
         assert r["judge_decision"] in ("yes", "no") and r["tokens"]["completion"] > 0
