@@ -32,7 +32,8 @@ def model_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> str:
             continue
         key = f.alias or name
         desc = (f.description or "").replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| `{key}` | `{_type_name(f.annotation)}` | {_default(f)} | {desc} |")
+        kind = _type_name(f.annotation).replace("|", "\\|")  # `X | None` must not split the table cell
+        lines.append(f"| `{key}` | `{kind}` | {_default(f)} | {desc} |")
     return "\n".join(lines)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from agentlab.engine import RunContext, close_backends
 from agentlab.errors import ConfigError
@@ -17,7 +17,7 @@ from agentlab.store import CallCache, RunDir, user_cache_dir
 log = logging.getLogger("agentlab")
 
 
-def run_dir_for(recipe: Recipe, out: Optional[str]) -> Path:
+def run_dir_for(recipe: Recipe, out: str | None) -> Path:
     """`-o` if given, else `output.dir`, else `outputs/<name>`."""
     return Path(out or recipe.output.dir or Path("outputs") / recipe.name)
 
@@ -38,8 +38,8 @@ def _cache_for(recipe: Recipe, run: RunDir) -> CallCache:
     return CallCache(run.path("cache.sqlite"))
 
 
-def run_recipe(recipe: Recipe, out: Optional[str] = None, limit: Optional[int] = None, fresh: bool = False,
-               quiet: bool = False, executor: Optional[str] = None, address: Optional[str] = None) -> Path:
+def run_recipe(recipe: Recipe, out: str | None = None, limit: int | None = None, fresh: bool = False,
+               quiet: bool = False, executor: str | None = None, address: str | None = None) -> Path:
     """Run `recipe`; return the run directory. Nothing is written before the inputs load cleanly."""
     from agentlab.tasks.base import TASKS
 
@@ -95,7 +95,7 @@ def run_recipe(recipe: Recipe, out: Optional[str] = None, limit: Optional[int] =
         handler.close()
 
 
-def _executor_for(recipe: Recipe, name: Optional[str], address: Optional[str]):
+def _executor_for(recipe: Recipe, name: str | None, address: str | None):
     """The recipe's executor with the command line's `--executor` / `--address` applied (Ray is checked here)."""
     from agentlab.executors import make_executor
 
@@ -105,7 +105,7 @@ def _executor_for(recipe: Recipe, name: Optional[str], address: Optional[str]):
     return make_executor(cfg)
 
 
-def _split_gold(recipe: Recipe, rows: list[dict[str, Any]]) -> Optional[list[Any]]:
+def _split_gold(recipe: Recipe, rows: list[dict[str, Any]]) -> list[Any] | None:
     """Move the gold column out of the rows so no task (or prompt) can see it."""
     if recipe.eval is None or not recipe.eval.gold:
         return None
