@@ -10,31 +10,9 @@ Usage: python benchmarks/debate.py [--limit N] [--recipe recipes/debate_spam.yam
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import time
-from pathlib import Path
+from _recipe_bench import main
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REPO = Path(__file__).resolve().parent.parent
 KEYS = ("accuracy", "precision", "recall", "f1", "kappa", "coverage")
-
-
-def run(recipe_path: Path, data_dir: Path | None, limit: int | None, out: Path, fresh: bool) -> tuple[dict, float]:
-    """Run the recipe (source path re-pointed under `data_dir` when given); return the manifest and seconds."""
-    import yaml
-
-    from agentlab.recipe import parse_recipe
-    from agentlab.runner import run_recipe
-
-    raw = yaml.safe_load(recipe_path.read_text(encoding="utf-8"))
-    if data_dir is not None:
-        raw["source"]["path"] = str(data_dir / "wrench/youtube/test.json")
-    recipe = parse_recipe(raw, recipe_path)
-    t0 = time.perf_counter()
-    run_dir = run_recipe(recipe, out=str(out), limit=limit, quiet=True, fresh=fresh)
-    return json.loads((run_dir / "manifest.json").read_text()), time.perf_counter() - t0
 
 
 def table(manifest: dict) -> str:
@@ -55,22 +33,5 @@ def table(manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--recipe", type=Path, default=REPO / "recipes/debate_spam.yaml")
-    ap.add_argument("--data-dir", type=Path, default=None, help="folder holding wrench/youtube (default: as the recipe says)")
-    ap.add_argument("--limit", type=int, default=None, help="rows (default: the recipe's source.limit)")
-    ap.add_argument("--out", type=Path, default=Path("/tmp/agentlab-bench/debate"))
-    ap.add_argument("--fresh", action="store_true", help="ignore the call cache")
-    args = ap.parse_args()
-    os.chdir(REPO)
-    man, secs = run(args.recipe.resolve(), args.data_dir, args.limit, args.out, args.fresh)
-    c, u = man["counts"], man["usage"]
-    print(f"recipe {args.recipe.name}: {c['rows']} rows, {c['llm_calls']} calls ({c['cache_hits']} cached), "
-          f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens, {secs:.1f}s")
-    print(table(man))
-    print(f"outputs: {args.out}")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, "recipes/debate_spam.yaml", "wrench/youtube/test.json", "rows", "/tmp/agentlab-bench/debate", table)

@@ -10,33 +10,7 @@ Usage: python benchmarks/w2s.py [--limit N] [--recipe recipes/sst2_w2s.yaml] [--
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import time
-from pathlib import Path
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-REPO = Path(__file__).resolve().parent.parent
-
-
-def run(recipe_path: Path, data_dir: Path | None, limit: int | None, out: Path, fresh: bool) -> tuple[dict, float]:
-    """Run the recipe (source path re-pointed under `data_dir` when given); return the manifest and seconds."""
-    import yaml
-
-    from agentlab.recipe import parse_recipe
-    from agentlab.runner import run_recipe
-
-    raw = yaml.safe_load(recipe_path.read_text(encoding="utf-8"))
-    if data_dir is not None:
-        raw["source"]["path"] = str(data_dir / "sst2/dev.tsv")
-    if limit is not None:
-        raw["source"]["limit"] = limit
-    recipe = parse_recipe(raw, recipe_path)
-    t0 = time.perf_counter()
-    run_dir = run_recipe(recipe, out=str(out), quiet=True, fresh=fresh)
-    return json.loads((run_dir / "manifest.json").read_text()), time.perf_counter() - t0
+from _recipe_bench import main
 
 
 def table(manifest: dict) -> str:
@@ -57,22 +31,5 @@ def table(manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--recipe", type=Path, default=REPO / "recipes/sst2_w2s.yaml")
-    ap.add_argument("--data-dir", type=Path, default=None, help="folder holding sst2/dev.tsv (default: as the recipe says)")
-    ap.add_argument("--limit", type=int, default=None, help="reviews (default: the recipe's source.limit)")
-    ap.add_argument("--out", type=Path, default=Path("/tmp/agentlab-bench/w2s"))
-    ap.add_argument("--fresh", action="store_true", help="ignore the call cache")
-    args = ap.parse_args()
-    os.chdir(REPO)
-    man, secs = run(args.recipe.resolve(), args.data_dir, args.limit, args.out, args.fresh)
-    c, u = man["counts"], man["usage"]
-    print(f"recipe {args.recipe.name}: {c['rows']} rows, {c['llm_calls']} calls ({c['cache_hits']} cached), "
-          f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens, {secs:.1f}s")
-    print(table(man))
-    print(f"outputs: {args.out}")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, "recipes/sst2_w2s.yaml", "sst2/dev.tsv", "reviews", "/tmp/agentlab-bench/w2s", table)
