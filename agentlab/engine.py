@@ -95,6 +95,14 @@ class RunContext:
             self.executor = LocalExecutor(ExecutorConfig())
         return self.executor
 
+    def runs_embedded(self, name: str | None, any_gguf: bool = False) -> bool:
+        """True when model `name` is the embedded backend on its shipped SmolLM2-135M (with `any_gguf`:
+        on any GGUF file); tasks use it to add the caveat about what the small model cannot do."""
+        cfg = self.model_configs.get(self.resolve_model(name))
+        if cfg is None or cfg.backend != "embedded":
+            return False
+        return any_gguf or getattr(cfg, "model_path", None) is None
+
     def backend(self, name: str | None) -> Backend:
         """The backend for a model name, created once per process (and executor) and reused."""
         name = self.resolve_model(name)

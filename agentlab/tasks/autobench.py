@@ -67,7 +67,7 @@ class AutobenchTask(Task):
         cfg = self.config
         grader = cfg.grader if cfg.question_format == "open" else None  # multiple choice needs no grader
         roles = {"proposer": cfg.proposer, "grader": grader, **{f"candidate {c.name}": c.model for c in cfg.candidates}}
-        weak = [role for role, m in roles.items() if m is not None and _is_smollm(ctx, m)]
+        weak = [role for role, m in roles.items() if m is not None and ctx.runs_embedded(m)]
         if weak:
             ctx.caveats.append(EMBEDDED_CAVEAT.format(roles=", ".join(weak)))
 
@@ -102,6 +102,3 @@ class AutobenchTask(Task):
         return read_reference(Path(path), [c.name for c in self.config.candidates])
 
 
-def _is_smollm(ctx, model: str) -> bool:
-    cfg = ctx.model_configs.get(ctx.resolve_model(model))
-    return cfg is not None and cfg.backend == "embedded" and getattr(cfg, "model_path", None) is None

@@ -99,7 +99,7 @@ class DebateTask(Task):
     # -- reporting -------------------------------------------------------------------------
     def _caveats(self, ctx) -> None:
         names = {ctx.resolve_model(d.model) for d in self.config.debaters}
-        embedded = sorted(n for n in names if getattr(ctx.model_configs[n], "backend", None) == "embedded")
+        embedded = sorted(n for n in names if ctx.runs_embedded(n, any_gguf=True))
         if embedded:
             ctx.caveats.append(
                 f"Debaters run on the embedded model ({', '.join(embedded)}; SmolLM2-135M unless model_path says otherwise), "

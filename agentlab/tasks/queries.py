@@ -112,8 +112,7 @@ class QueriesTask(Task):
             torch.set_num_threads(self.config.threads)
 
     def _caveats(self, ctx) -> None:
-        cfg = ctx.model_configs.get(ctx.resolve_model(self.config.model)) if "hard" in self.config.prompts else None
-        embedded = cfg is not None and cfg.backend == "embedded" and getattr(cfg, "model_path", None) is None
+        embedded = "hard" in self.config.prompts and ctx.runs_embedded(self.config.model)
         if (embedded or ("soft" in self.config.prompts and self.config.soft.base == "smollm2")) \
                 and EMBEDDED_CAVEAT not in ctx.caveats:
             ctx.caveats.append(EMBEDDED_CAVEAT)

@@ -137,9 +137,7 @@ class TripletsTask(Task):
 
     def _caveats(self, ctx) -> None:
         for name in {self.config.model, self.config.align.model or self.config.model}:
-            cfg = ctx.model_configs.get(ctx.resolve_model(name))
-            embedded = cfg is not None and cfg.backend == "embedded" and getattr(cfg, "model_path", None) is None
-            if embedded and EMBEDDED_CAVEAT not in ctx.caveats:
+            if ctx.runs_embedded(name) and EMBEDDED_CAVEAT not in ctx.caveats:
                 ctx.caveats.append(EMBEDDED_CAVEAT)
 
     # -- run ------------------------------------------------------------------------------------
