@@ -40,14 +40,17 @@ def recipe_file(workdir):
     return lambda data, name="recipe.yaml": write_recipe(workdir / name, data)
 
 
-def run_recipe_cli(workdir: Path, recipe: dict) -> tuple[list[dict], dict]:
-    """Write `recipe`, run `agentlab generate -q -o out` in-process; return (rows, manifest)."""
+def run_recipe_cli(workdir: Path, recipe: dict, code: int = 0):
+    """Write `recipe`, run `agentlab generate -q -o out` in-process; return (rows, manifest), or the
+    command's output when it is expected to fail with exit `code`."""
     from click.testing import CliRunner
 
     from agentlab.cli import main
 
     path = write_recipe(workdir / "r.yaml", recipe)
     res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == code, res.output
+    if code:
+        return res.output
     rows = [json.loads(line) for line in (workdir / "out" / "data.jsonl").read_text().splitlines()]
     return rows, json.loads((workdir / "out" / "manifest.json").read_text())

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from agentlab.cli import main
-from tests.conftest import write_recipe
+from tests.conftest import run_recipe_cli
 
 DOCS = {
     "v1": "Volcanoes: Mount Vesuvius erupted in 79 AD and buried the Roman town of Pompeii under ash.",
@@ -67,14 +65,7 @@ def recipe(**task):
                      "leakage": {"against": ["train.jsonl"], "embedding_similarity": None}, **task}}
 
 
-def run(workdir, data, code=0):
-    path = write_recipe(workdir / "r.yaml", data)
-    res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"])
-    assert res.exit_code == code, res.output
-    if code:
-        return res.output
-    rows = [json.loads(line) for line in (workdir / "out" / "data.jsonl").read_text().splitlines()]
-    return rows, json.loads((workdir / "out" / "manifest.json").read_text())
+run = run_recipe_cli  # (workdir, recipe, code=0) -> (rows, manifest), or the error output
 
 
 def test_search_stops_without_repeats_and_scores_categories(adir):

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from agentlab.cli import main
 from agentlab.debate.parse import clean_turn, is_refusal, limit_reasons, parse_verdict
 from agentlab.debate.score import agreement, position_bias
+from tests.conftest import run_recipe_cli
 
 ROWS = [("subscribe to my channel", "spam"), ("nice song", "ham"), ("visit my channel for free stuff", "spam"), ("love it", "ham")]
 DETAIL = '{"category": "self-promotion", "reason": "it asks for subscribers"}'
@@ -45,16 +44,7 @@ def recipe(task=None, models=None, gold=True, **top):
     return base
 
 
-def run(workdir, data, code=0):
-    from tests.conftest import write_recipe
-
-    path = write_recipe(workdir / "r.yaml", data)
-    res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"])
-    assert res.exit_code == code, res.output
-    if code:
-        return res.output
-    rows = [json.loads(line) for line in (workdir / "out" / "data.jsonl").read_text().splitlines()]
-    return rows, json.loads((workdir / "out" / "manifest.json").read_text())
+run = run_recipe_cli  # (workdir, recipe, code=0) -> (rows, manifest), or the error output
 
 
 def calls(path):

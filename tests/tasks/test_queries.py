@@ -17,15 +17,8 @@ from agentlab.queries.ireval import dense_search, evaluate_run
 from agentlab.queries.text import clean_query
 from tests.conftest import REPO
 from tests.distill.conftest import tiny_llama  # noqa: F401  (a tiny causal LM for the soft prompt)
+from tests.queries.conftest import DOCS  # the same six hand-written abstracts
 
-DOCS = {
-    "d1": "Aspirin reduces the risk of heart attack in adults over fifty.",
-    "d2": "Vitamin D deficiency is linked to weaker bones and fractures.",
-    "d3": "Regular exercise lowers blood pressure in hypertensive patients.",
-    "d4": "Smoking increases the incidence of lung cancer markedly.",
-    "d5": "Coffee consumption is associated with lower liver disease risk.",
-    "d6": "Sleep deprivation impairs memory consolidation in students.",
-}
 # labeled documents never carry a fake-backend rule: every prompt shows some of them as examples
 LABELED = {"q2": ("vitamin d and bone fractures", "d2"), "q5": ("coffee and the liver", "d5"),
            "q6": ("does sleep loss hurt memory", "d6")}
