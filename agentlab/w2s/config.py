@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
@@ -17,6 +18,9 @@ from agentlab.tasks.base import TaskConfig
 #: weak -> strong variants: the strong student trained on each supervisor's soft labels
 STRONG_VARIANTS = ("w2s_weak", "w2s_ensemble", "w2s_debate_ensemble", "w2s_debate_ensemble_aux")
 #: the default question the debaters argue about (the row's proposed answer to the w2s question)
+#: what the students read: with the proposed answer (classify the pair), or without it (`score_answers`)
+ANSWER_FREE_TEMPLATE = "{{ text }}\nQuestion: {{ question }}"
+DEFAULT_TEMPLATE = ANSWER_FREE_TEMPLATE + "\nProposed answer: {{ answer }}"
 DEFAULT_DEBATE_QUESTION = 'Is the proposed answer "{{ proposed_answer }}" to the question "{{ w2s_question }}" correct?'
 
 
@@ -75,10 +79,16 @@ class W2sConfig(TaskConfig):
                                  "given the flipped (wrong) answer.")
     gold_map: Optional[dict[str, str]] = Field(
         None, description="With `answer_field`: gold value -> `yes`/`no` (is the proposed answer correct) when gold uses other names.")
-    input_template: str = Field(
-        "{{ text }}\nQuestion: {{ question }}\nProposed answer: {{ answer }}",
-        description="What the students read (Jinja over the row, with `text`, `question`, `answer`); the weak students "
-        "with debate get the transcript appended after a blank line.")
+    input_template: Optional[str] = Field(
+        None, description="What the students read (Jinja over the row, with `text`, `question`, `answer`); the weak students "
+        "with debate get the transcript appended after a blank line. Default: `{{ text }}\\nQuestion: {{ question }}` then "
+        "`\\nProposed answer: {{ answer }}` (without the answer line under `score_answers`).")
+    score_answers: bool = Field(
+        False, description="Students score the answers instead of classifying (question, proposed answer) pairs: they read "
+        "the input without the proposed answer and output a distribution over the two answers; p(correct) of an example = "
+        "p(its proposed answer). Targets and predictions are mapped between the two views, so metrics and outputs keep "
+        "their meaning. Use it when a `classifier` cannot learn the interaction of content and proposed answer at your size "
+        "(benchmarks/w2s_learnability.py: MiniLM stays at chance on paired SST-2). The input must not show `answer`.")
     debate: W2sDebate = Field(default_factory=W2sDebate, description="The debate (Part A machinery) run on every example.")
     debate_samples: int = Field(1, ge=1, description="Independent debates per example (seeds seed, seed+1, ...; set a debater "
                                 "`temperature` > 0 so they differ); ensemble member k reads sample k mod this.")
@@ -120,11 +130,19 @@ class W2sConfig(TaskConfig):
             raise ValueError(f"w2s is binary: debate.answer.choices must be two choices (correct / incorrect); got {self.debate.answer.choices}")
         if self.variants and "w2s_debate_ensemble_aux" in self.variants and self.aux_loss.weight <= 0:
             raise ValueError("variant `w2s_debate_ensemble_aux` needs `aux_loss.weight` > 0 (0.5 in the paper)")
+        if self.input_template is None:
+            self.input_template = ANSWER_FREE_TEMPLATE if self.score_answers else DEFAULT_TEMPLATE
+        elif self.score_answers and re.search(r"{[{%][^}]*\banswer\b", self.input_template):
+            raise ValueError("score_answers: the students score both answers, so input_template must not show the proposed "
+                             f"answer; drop `answer` from {self.input_template!r}")
         if "text_field" not in self.debate.model_fields_set:
             self.debate.text_field = self.text_field
         for name, cfg in (("weak", self.weak), ("strong", self.strong)):
-            if cfg.student.type != "classifier":
-                raise ValueError(f"{name}.student.type must be `classifier` (got {cfg.student.type!r})")
+            if cfg.student.type not in ("classifier", "causal"):
+                raise ValueError(f"{name}.student.type must be `classifier` or `causal` (got {cfg.student.type!r})")
+        if self.strong.student.type == "causal" and "w2s_debate_ensemble_aux" in self.strong_variants():
+            raise ValueError("aux_loss needs a `classifier` strong student (it mixes in the student's own predictions "
+                             "during training); with strong.student.type causal set aux_loss.weight: 0")
         return self
 
     @property

@@ -39,6 +39,7 @@ class W2sData:
         splits: split name -> example indices (sorted); examples without a target are in none.
         questions: the rendered w2s question per example.
         texts: what the students read, without any debate.
+        answer_classes: the two possible answers, in a fixed order (the classes of `score_answers` students).
     """
 
     classes: list[str]
@@ -48,6 +49,7 @@ class W2sData:
     splits: dict[str, list[int]] = field(default_factory=dict)
     questions: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    answer_classes: list[str] = field(default_factory=list)
 
     @property
     def usable(self) -> list[int]:
@@ -160,6 +162,7 @@ def build_data(config: W2sConfig, rows: list[dict[str, Any]], gold: list[Any] | 
         seen = sorted({str(g) for g in gold})[:5]
         how = "answers_from_gold" if config.answers_from_gold is not None else "gold_map"
         raise ConfigError(f"no gold value ({', '.join(seen)}) could be used; map them with `task.{how}`")
+    data.answer_classes = answer_classes(config, data.answers)
     data.splits = split_examples(data, config.paired, config.test_fraction, config.seed)
     question, template = Prompt(config.question, "task.question"), Prompt(config.input_template, "task.input_template")
     for j, ans in zip(data.source, data.answers):
@@ -169,6 +172,17 @@ def build_data(config: W2sConfig, rows: list[dict[str, Any]], gold: list[Any] | 
         variables = {**row, "row": row, "text": row.get(config.text_field), "question": q, "answer": ans}
         data.texts.append(template.render(**variables))
     return data
+
+
+def answer_classes(config: W2sConfig, answers: list[str | None]) -> list[str]:
+    """The two answers a `score_answers` student chooses between: `answers_from_gold`'s, else the ones the rows propose."""
+    if config.answers_from_gold is not None:
+        return list(dict.fromkeys(config.answers_from_gold.values()))
+    seen = list(dict.fromkeys(a for a in answers if a is not None))
+    if config.score_answers and len(seen) != 2:
+        raise ConfigError(f"score_answers needs exactly two distinct proposed answers in {config.answer_field!r} "
+                          f"(task.answer_field); found {len(seen)}: {', '.join(map(repr, seen[:5]))}. Set score_answers: false")
+    return seen
 
 
 def split_examples(data: W2sData, paired: bool, test_fraction: float, seed: int) -> dict[str, list[int]]:

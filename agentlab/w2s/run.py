@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +22,11 @@ from agentlab.w2s.metrics import accuracy, decision_accuracy, gap_note, table
 from agentlab.w2s.train import (
     AuxConfidenceLoss,
     average_probs,
+    from_answer_space,
+    merge_duplicates,
     one_hot,
     soft_targets,
+    to_answer_space,
     train_and_predict,
 )
 
@@ -131,10 +135,24 @@ class W2sRun:
             return self.ctx.run_dir.path(f"w2s/{name}")
         return Path(tempfile.mkdtemp(prefix=f"agentlab-w2s-{name}-"))
 
-    def _train(self, cfg, name: str, texts: list[str], targets: list[list[float]], predict: dict[str, list[str]],
-               seed: int, loss: AuxConfidenceLoss | None = None) -> dict[str, np.ndarray]:
-        probs, metrics = train_and_predict(cfg, self.data.classes, texts, targets, predict, self._out_dir(name), seed,
+    def _train(self, cfg, name: str, text: Callable[[int], str], train: list[int], targets: list[list[float]],
+               predict: dict[str, list[int]], seed: int, loss: AuxConfidenceLoss | None = None) -> dict[str, np.ndarray]:
+        """Train one student on examples `train` (input `text(i)`, [p(correct), p(incorrect)] targets); returns
+        split -> [p(correct), p(incorrect)] of the examples in `predict`. With `score_answers` the student learns
+        and predicts over the two answers, on de-duplicated inputs; the mapping back is exact."""
+        d, classes = self.data, self.data.classes
+        texts, batches = [text(i) for i in train], {part: [text(i) for i in idx] for part, idx in predict.items()}
+        if self.c.score_answers:
+            classes = d.answer_classes
+            texts, targets = merge_duplicates(texts, to_answer_space(targets, [d.answers[i] for i in train], classes))
+            batches = {part: list(dict.fromkeys(b)) for part, b in batches.items()}
+        probs, metrics = train_and_predict(cfg, classes, texts, targets, batches, self._out_dir(name), seed,
                                            loss=loss, keep=self.c.keep_students, progress=self.ctx.progress, desc=name)
+        if self.c.score_answers:
+            for part, idx in predict.items():
+                row = {t: k for k, t in enumerate(batches[part])}
+                per_example = probs[part][[row[text(i)] for i in idx]]
+                probs[part] = from_answer_space(per_example, [d.answers[i] for i in idx], classes)
         self.info["training"][name] = metrics
         self._bar.advance(1)
         return probs
@@ -142,15 +160,13 @@ class W2sRun:
     def _weak(self) -> None:
         """Two weak ensembles on half 1 with gold (plain and with debate); their probabilities on half 2 and test."""
         d, c = self.data, self.c
-        h1, h2, test = d.splits["half1"], d.splits["half2"], d.splits["test"]
-        gold = one_hot([d.targets[i] for i in h1], 2)
+        h1 = d.splits["half1"]
+        gold, predict = one_hot([d.targets[i] for i in h1], 2), {p: d.splits[p] for p in ("half2", "test")}
         plain, debated = [], []
         for k in range(c.ensemble):
-            texts = {part: [d.texts[i] for i in idx] for part, idx in (("half1", h1), ("half2", h2), ("test", test))}
-            plain.append(self._train(c.weak, f"weak_{k}", texts["half1"], gold, {p: texts[p] for p in ("half2", "test")}, c.seed + k))
-            texts = {part: [self.debate_text(i, k) for i in idx] for part, idx in (("half1", h1), ("half2", h2), ("test", test))}
-            debated.append(self._train(c.weak, f"weak_debate_{k}", texts["half1"], gold,
-                                       {p: texts[p] for p in ("half2", "test")}, c.seed + k))
+            plain.append(self._train(c.weak, f"weak_{k}", d.texts.__getitem__, h1, gold, predict, c.seed + k))
+            debated.append(self._train(c.weak, f"weak_debate_{k}", lambda i, k=k: self.debate_text(i, k), h1, gold,
+                                       predict, c.seed + k))
         self.supervisors = {"weak": plain[0], "weak_ensemble": _mean(plain), "weak_debate": debated[0],
                             "weak_debate_ensemble": _mean(debated)}
 
@@ -161,17 +177,16 @@ class W2sRun:
     def _strong(self) -> None:
         """The ceiling on half 2's gold, then each weak -> strong variant on its supervisor's half-2 soft labels."""
         d, c = self.data, self.c
-        h2, test = d.splits["half2"], d.splits["test"]
-        texts, predict = [self.strong_text(i) for i in h2], {"test": [self.strong_text(i) for i in test]}
+        h2, predict = d.splits["half2"], {"test": d.splits["test"]}
         gold = one_hot([d.targets[i] for i in h2], 2)
-        self.predictions["ceiling"] = self._train(c.strong, "ceiling", texts, gold, predict, c.seed)["test"]
+        self.predictions["ceiling"] = self._train(c.strong, "ceiling", self.strong_text, h2, gold, predict, c.seed)["test"]
         for variant in c.strong_variants():
             labels = soft_targets(self.supervisors[SUPERVISOR[variant]]["half2"], c.strong.soft_labels)
             loss = None
             if variant.endswith("_aux"):
                 a = c.aux_loss
                 loss = AuxConfidenceLoss(a.weight, a.warmup, a.threshold)
-            self.predictions[variant] = self._train(c.strong, variant, texts, labels, predict, c.seed, loss)["test"]
+            self.predictions[variant] = self._train(c.strong, variant, self.strong_text, h2, labels, predict, c.seed, loss)["test"]
 
     # -- scoring -------------------------------------------------------------------------
     def _score(self) -> None:

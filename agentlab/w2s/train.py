@@ -46,6 +46,33 @@ def soft_targets(probs: np.ndarray, soft: bool) -> list[list[float]]:
     return one_hot([int(i) for i in np.argmax(probs, axis=1)], probs.shape[1])
 
 
+def to_answer_space(targets: list[list[float]], answers: list[str], classes: list[str]) -> list[list[float]]:
+    """[p(correct), p(incorrect)] per example -> a distribution over the two answers `classes`: the proposed
+    answer gets p(correct), the other answer p(incorrect) (`score_answers`)."""
+    out = []
+    for (correct, incorrect), answer in zip(targets, answers):
+        row = [float(incorrect)] * 2
+        row[classes.index(answer)] = float(correct)
+        out.append(row)
+    return out
+
+
+def from_answer_space(probs: np.ndarray, answers: list[str], classes: list[str]) -> np.ndarray:
+    """(n, 2) probabilities over the answers -> (n, 2) [p(correct), p(incorrect)] of each example's proposed answer."""
+    import numpy as np
+
+    correct = probs[np.arange(len(answers)), [classes.index(a) for a in answers]]
+    return np.stack([correct, 1 - correct], axis=1)
+
+
+def merge_duplicates(texts: list[str], targets: list[list[float]]) -> tuple[list[str], list[list[float]]]:
+    """Identical inputs -> one example with their mean target (paired `score_answers` examples read the same text)."""
+    groups: dict[str, list[list[float]]] = {}
+    for text, target in zip(texts, targets):
+        groups.setdefault(text, []).append(target)
+    return list(groups), [[sum(col) / len(ts) for col in zip(*ts)] for ts in groups.values()]
+
+
 def harden(probs, weak_targets, threshold: str = "adaptive"):
     """The strong student's own predictions made hard (one-hot), as in Burns et al.'s confidence loss.
 
@@ -140,8 +167,10 @@ def train_and_predict(config: DistillConfig, classes: list[str], texts: list[str
     from agentlab.distill.data import Example
 
     cfg = config.model_copy(update={"seed": seed})
-    student = make_student("classifier", classes)
+    student = make_student(cfg.student.type, classes)
     if loss is not None:
+        if not hasattr(student, "loss_fn"):
+            raise TrainingError(f"the auxiliary confidence loss needs a `classifier` student (got {cfg.student.type!r})")
         student.loss_fn = loss
         student.callbacks.append(loss.callback())
     if progress is not None and not getattr(progress, "quiet", True):

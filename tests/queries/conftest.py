@@ -1,10 +1,8 @@
-"""Fixtures for the SPTAR tests: the tiny causal LM of the distill tests, a small labeled corpus."""
+"""Fixtures for the SPTAR tests: a small labeled corpus (the tiny causal LM is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-from tests.distill.conftest import tiny_llama  # noqa: F401  (a 2-layer Llama that trains in seconds)
 
 DOCS = {
     "d1": "Aspirin reduces the risk of heart attack in adults over fifty.",

@@ -16,7 +16,6 @@ from agentlab.queries.bm25 import BM25Index
 from agentlab.queries.ireval import dense_search, evaluate_run
 from agentlab.queries.text import clean_query
 from tests.conftest import REPO
-from tests.distill.conftest import tiny_llama  # noqa: F401  (a tiny causal LM for the soft prompt)
 from tests.queries.conftest import DOCS  # the same six hand-written abstracts
 
 # labeled documents never carry a fake-backend rule: every prompt shows some of them as examples
@@ -226,7 +225,7 @@ def _sptar_recipe(tiny):
                     "max_tokens": 8, "threads": 1}, distill=RETRIEVER)
 
 
-def test_soft_prompt_and_retrievers_end_to_end_and_resume(sdir, tiny_llama):  # noqa: F811
+def test_soft_prompt_and_retrievers_end_to_end_and_resume(sdir, tiny_llama):
     rows, man = _run(sdir, _sptar_recipe(tiny_llama))
     assert all({"queries", "kept", "soft_queries", "soft_kept", "_soft_raw"} <= set(r) for r in rows)
     assert all(len(r["soft_kept"]) == len(r["soft_queries"]) for r in rows)

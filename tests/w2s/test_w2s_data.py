@@ -85,6 +85,18 @@ def test_split_is_stratified_disjoint_and_seeded():
         split_rows([0, 1], [0, 1], 0.3, seed=0)
 
 
+def test_score_answers_reads_no_answer_and_knows_both_answers():
+    rows = [{"text": f"review {i}", "a": "pos" if i % 2 else "neg"} for i in range(10)]
+    c = cfg(score_answers=True)
+    assert c.input_template == "{{ text }}\nQuestion: {{ question }}" and "{{ answer }}" in cfg().input_template
+    d = build_data(c, rows, [1, 0] * 5)
+    assert d.answer_classes == ["yes", "no"] and d.texts[0] == d.texts[1] == "review 0\nQuestion: Is this review positive?"
+    d = build_data(cfg(answers_from_gold=None, answer_field="a", score_answers=True), rows, ["yes", "no"] * 5)
+    assert d.answer_classes == ["neg", "pos"]
+    with pytest.raises(ConfigError, match="exactly two distinct proposed answers"):
+        build_data(cfg(answers_from_gold=None, answer_field="a", score_answers=True), [{"text": "t", "a": "pos"}] * 4, ["yes"] * 4)
+
+
 def test_build_data_texts_and_errors():
     rows = [{"text": f"review {i}"} for i in range(10)]
     d = build_data(cfg(input_template="R: {{ text }} | {{ question }} | {{ answer }}"), rows, [1, 0] * 5)
@@ -116,7 +128,9 @@ def test_with_transcript():
     ({"flip_fraction": 0.3}, "flip_fraction applies only with `pair_answers: false`"),
     ({"debate": {"answer": {"choices": ["a", "b", "c"]}}}, "w2s is binary"),
     ({"variants": ["w2s_debate_ensemble_aux"]}, "needs `aux_loss.weight`"),
-    ({"strong": {"student": {"type": "causal"}}}, "must be `classifier`"),
+    ({"strong": {"student": {"type": "retriever"}}}, "must be `classifier` or `causal`"),
+    ({"strong": {"student": {"type": "causal"}}, "aux_loss": {"weight": 0.5}}, "aux_loss needs a `classifier` strong student"),
+    ({"score_answers": True, "input_template": "{{ text }} -> {{ answer|upper }}"}, "must not show the proposed answer"),
     ({"ensembel": 2}, "Extra inputs"),
 ])
 def test_config_errors(bad, message):

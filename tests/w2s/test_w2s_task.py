@@ -43,7 +43,7 @@ def students(monkeypatch):
 
     def fake_train(config, classes, texts, targets, predict, out_dir, seed, *, loss=None, keep=False, progress=None, desc=""):
         calls.append({"name": desc, "base": config.student.base, "texts": texts, "targets": targets, "seed": seed,
-                      "loss": loss, "predict": predict})
+                      "loss": loss, "predict": predict, "classes": classes, "type": config.student.type})
         rng = np.random.default_rng(len(calls))
         out = {}
         for name, batch in predict.items():
@@ -114,6 +114,32 @@ def test_orchestration_splits_students_and_metrics(wdir, students):
     assert any("every debater is greedy" in c for c in man["caveats"])
 
 
+def test_score_answers_students_choose_the_answer_and_predictions_map_back(wdir, students):
+    rows, man = run_recipe_cli(wdir, recipe({"score_answers": True, "ensemble": 1, "aux_loss": {"weight": 0}}))
+    c = {x["name"]: x for x in students}
+    h1 = [r for r in rows if r["split"] == "half1"]
+    # a review's two examples read one text without the answer: one training example whose target is the true answer
+    truth = {r["w2s_input"]: r["proposed_answer"] for r in h1 if r["w2s_target"] == "yes"}
+    assert c["weak_0"]["classes"] == ["yes", "no"] and c["weak_0"]["texts"] == list(truth) and len(truth) == 6
+    assert all("Proposed answer" not in t for t in c["weak_0"]["texts"])
+    assert c["weak_0"]["targets"] == [[1.0, 0.0] if truth[t] == "yes" else [0.0, 1.0] for t in truth]
+    assert len(c["ceiling"]["texts"]) == 6 and len(c["ceiling"]["predict"]["test"]) == 4   # test: 4 reviews, 8 examples
+    # the strong students learn the weak p(correct) turned into p(answer): both examples of a review agree
+    h2 = {r["w2s_input"]: r for r in rows if r["split"] == "half2" and r["w2s_target"] == "yes"}
+    for text, target in zip(c["w2s_ensemble"]["texts"], c["w2s_ensemble"]["targets"]):
+        r = h2[text]
+        assert target[0 if r["proposed_answer"] == "yes" else 1] == pytest.approx(r["weak_labels"]["weak_ensemble"], abs=1e-4)
+    # every variant's p(correct) of a review's two examples sums to 1, and the accuracies follow the rows
+    test = [r for r in rows if r["split"] == "test"]
+    for review in {r["source_row"] for r in test}:
+        a, b = (r["predictions"] for r in test if r["source_row"] == review)
+        assert all(a[v] + b[v] == pytest.approx(1, abs=2e-4) for v in a)
+    m = man["metrics"]["w2s"]
+    for variant in set(m) - {"debate_judge"}:
+        acc = np.mean([(r["predictions"][variant] >= 0.5) == (r["w2s_target"] == "yes") for r in test])
+        assert m[variant]["accuracy"] == pytest.approx(acc, abs=1e-6), variant
+
+
 def test_gold_reaches_no_debater_or_judge_prompt(wdir, students):
     log = wdir / "calls.log"
     models = {"small": {"backend": "fake", "rules": {"your turn": "- fine"}, "default": "yes", "call_log": str(log)}}
@@ -181,6 +207,21 @@ def test_tiny_real_students_with_scripted_debaters(wdir, tiny_bert):
     test = [r for r in rows if r["split"] == "test"]
     assert all(0.0 <= p <= 1.0 for r in test for p in r["predictions"].values())
     assert "## Weak-to-strong with debate" in (wdir / "out" / "report.md").read_text()
+
+
+def test_tiny_real_causal_strong_student_scores_the_answers(wdir, tiny_bert, tiny_llama):
+    weak = {"student": {"base": str(tiny_bert)}, "max_steps": 2, "batch_size": 4, "max_length": 64}
+    strong = {"student": {"type": "causal", "base": str(tiny_llama), "prompt": "{text}\nAnswer:"}, "max_steps": 2,
+              "batch_size": 4, "max_length": 64}
+    rows, man = run_recipe_cli(wdir, recipe({"ensemble": 1, "score_answers": True, "aux_loss": {"weight": 0},
+                                             "variants": ["w2s_debate_ensemble"], "weak": weak, "strong": strong}))
+    train = man["metrics"]["w2s_run"]["training"]
+    assert set(train) == {"weak_0", "weak_debate_0", "ceiling", "w2s_debate_ensemble"}
+    assert train["ceiling"]["steps"] == 2 and train["ceiling"]["examples"] > 0
+    test = [r for r in rows if r["split"] == "test"]
+    for review in {r["source_row"] for r in test}:
+        a, b = (r["predictions"]["ceiling"] for r in test if r["source_row"] == review)
+        assert 0 < a < 1 and a + b == pytest.approx(1, abs=2e-4)
 
 
 # -- the real embedded model ---------------------------------------------------------------------

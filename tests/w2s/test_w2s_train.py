@@ -11,9 +11,12 @@ from agentlab.errors import TrainingError
 from agentlab.w2s.train import (
     AuxConfidenceLoss,
     average_probs,
+    from_answer_space,
     harden,
+    merge_duplicates,
     one_hot,
     soft_targets,
+    to_answer_space,
     train_and_predict,
 )
 
@@ -30,6 +33,23 @@ def test_average_probs_and_targets():
     np.testing.assert_allclose(soft_targets(np.array([[0.7, 0.3], [0.4, 0.6]]), soft=True), [[0.7, 0.3], [0.4, 0.6]])
     assert soft_targets(np.array([[0.7, 0.3], [0.4, 0.6]]), soft=False) == [[1.0, 0.0], [0.0, 1.0]]
     assert one_hot([1, 0, 2], 3) == [[0, 1, 0], [1, 0, 0], [0, 0, 1]]
+
+
+def test_answer_space_maps_correctness_to_answers_and_back():
+    classes = ["yes", "no"]
+    # "yes" proposed and 0.8 correct -> yes 0.8; "no" proposed and 0.8 correct -> no 0.8 (so yes 0.2)
+    assert to_answer_space([[0.8, 0.2], [0.8, 0.2], [0.0, 1.0]], ["yes", "no", "no"], classes) == [
+        [0.8, 0.2], [0.2, 0.8], [1.0, 0.0]]
+    # a student's p(yes) = 0.7: "yes" proposed is 0.7 correct, "no" proposed 0.3 correct
+    np.testing.assert_allclose(from_answer_space(np.array([[0.7, 0.3], [0.7, 0.3]]), ["yes", "no"], classes),
+                               [[0.7, 0.3], [0.3, 0.7]])
+    targets = [[0.9, 0.1], [0.1, 0.9], [0.2, 0.8]]
+    back = from_answer_space(np.array(to_answer_space(targets, ["yes", "no", "yes"], classes)), ["yes", "no", "yes"], classes)
+    np.testing.assert_allclose(back, targets)
+    # the two examples of a paired review read one text: merged into one example with the mean target
+    texts, merged = merge_duplicates(["a", "b", "a"], [[1.0, 0.0], [0.0, 1.0], [0.6, 0.4]])
+    assert texts == ["a", "b"]
+    np.testing.assert_allclose(merged, [[0.8, 0.2], [0.0, 1.0]])
 
 
 def test_harden_adaptive_matches_the_weak_class_balance():
