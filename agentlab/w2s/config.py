@@ -96,9 +96,10 @@ class W2sConfig(TaskConfig):
                                  "(zero-shot, no training), reported as variant `debate_judge`.")
     ensemble: int = Field(4, ge=1, description="Weak students per ensemble (with and without debate); diversity from seeds "
                           "(seed + k) and debate samples.")
-    weak: DistillConfig = Field(default_factory=_weak, description="The weak `classifier` student (trained on half 1 with gold); "
+    weak: DistillConfig = Field(default_factory=_weak, description="The weak student, `classifier` or `causal` (trained on half 1 with gold); "
                                 "`eval_split` and early stopping are unused (no validation data).")
-    strong: DistillConfig = Field(default_factory=_strong, description="The strong `classifier` student (trained on half 2).")
+    strong: DistillConfig = Field(default_factory=_strong, description="The strong student (trained on half 2): `classifier`, or `causal` to "
+                                  "score each answer with the language-model head (with `score_answers`).")
     strong_sees_debate: bool = Field(False, description="Append the first debate transcript to the strong student's input too.")
     aux_loss: AuxLossConfig = Field(default_factory=AuxLossConfig, description="Auxiliary confidence loss for `w2s_debate_ensemble_aux`.")
     variants: Optional[list[Literal[STRONG_VARIANTS]]] = Field(  # type: ignore[valid-type]

@@ -136,16 +136,20 @@ class W2sRun:
         return Path(tempfile.mkdtemp(prefix=f"agentlab-w2s-{name}-"))
 
     def _train(self, cfg, name: str, text: Callable[[int], str], train: list[int], targets: list[list[float]],
-               predict: dict[str, list[int]], seed: int, loss: AuxConfidenceLoss | None = None) -> dict[str, np.ndarray]:
-        """Train one student on examples `train` (input `text(i)`, [p(correct), p(incorrect)] targets); returns
-        split -> [p(correct), p(incorrect)] of the examples in `predict`. With `score_answers` the student learns
-        and predicts over the two answers, on de-duplicated inputs; the mapping back is exact."""
+               predict: dict[str, list[int]], seed: int, loss: AuxConfidenceLoss | None = None,
+               hard: bool = False) -> dict[str, np.ndarray]:
+        """Train one student on examples `train` (input `text(i)`, [p(correct), p(incorrect)] targets, made one-hot
+        when `hard`); returns split -> [p(correct), p(incorrect)] of the examples in `predict`. With `score_answers`
+        the student learns and predicts over the two answers, on de-duplicated inputs (targets merged, then
+        hardened); the mapping back is exact."""
         d, classes = self.data, self.data.classes
         texts, batches = [text(i) for i in train], {part: [text(i) for i in idx] for part, idx in predict.items()}
         if self.c.score_answers:
             classes = d.answer_classes
             texts, targets = merge_duplicates(texts, to_answer_space(targets, [d.answers[i] for i in train], classes))
             batches = {part: list(dict.fromkeys(b)) for part, b in batches.items()}
+        if hard:
+            targets = soft_targets(targets, soft=False)
         probs, metrics = train_and_predict(cfg, classes, texts, targets, batches, self._out_dir(name), seed,
                                            loss=loss, keep=self.c.keep_students, progress=self.ctx.progress, desc=name)
         if self.c.score_answers:
@@ -181,12 +185,13 @@ class W2sRun:
         gold = one_hot([d.targets[i] for i in h2], 2)
         self.predictions["ceiling"] = self._train(c.strong, "ceiling", self.strong_text, h2, gold, predict, c.seed)["test"]
         for variant in c.strong_variants():
-            labels = soft_targets(self.supervisors[SUPERVISOR[variant]]["half2"], c.strong.soft_labels)
+            labels = soft_targets(self.supervisors[SUPERVISOR[variant]]["half2"], soft=True)
             loss = None
             if variant.endswith("_aux"):
                 a = c.aux_loss
                 loss = AuxConfidenceLoss(a.weight, a.warmup, a.threshold)
-            self.predictions[variant] = self._train(c.strong, variant, self.strong_text, h2, labels, predict, c.seed, loss)["test"]
+            self.predictions[variant] = self._train(c.strong, variant, self.strong_text, h2, labels, predict, c.seed, loss,
+                                                    hard=not c.strong.soft_labels)["test"]
 
     # -- scoring -------------------------------------------------------------------------
     def _score(self) -> None:

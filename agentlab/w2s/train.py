@@ -37,13 +37,13 @@ def average_probs(members: list[np.ndarray]) -> np.ndarray:
     return np.mean(np.stack(members), axis=0)
 
 
-def soft_targets(probs: np.ndarray, soft: bool) -> list[list[float]]:
+def soft_targets(probs: np.ndarray | list[list[float]], soft: bool) -> list[list[float]]:
     """Training targets from a supervisor's probabilities: as they are (soft), or their argmax (one-hot)."""
     import numpy as np
 
     if soft:
         return [[float(x) for x in row] for row in probs]
-    return one_hot([int(i) for i in np.argmax(probs, axis=1)], probs.shape[1])
+    return one_hot([int(i) for i in np.argmax(probs, axis=1)], len(probs[0]) if len(probs) else 0)
 
 
 def to_answer_space(targets: list[list[float]], answers: list[str], classes: list[str]) -> list[list[float]]:

@@ -140,6 +140,20 @@ def test_score_answers_students_choose_the_answer_and_predictions_map_back(wdir,
         assert m[variant]["accuracy"] == pytest.approx(acc, abs=1e-6), variant
 
 
+def test_score_answers_hard_labels_are_the_argmax_of_the_merged_soft_labels(wdir, students):
+    strong = {"student": {"base": "smollm2"}, "max_steps": 1, "soft_labels": False}
+    rows, _ = run_recipe_cli(wdir, recipe({"score_answers": True, "ensemble": 1, "aux_loss": {"weight": 0},
+                                           "variants": ["w2s_debate_ensemble"], "strong": strong}))
+    c = {x["name"]: x for x in students}["w2s_debate_ensemble"]
+    h2 = [r for r in rows if r["split"] == "half2"]
+    merged: dict[str, list[float]] = {}   # p(yes) per text: the mean over the examples that read it
+    for r in h2:
+        p_yes = r["weak_labels"]["weak_debate_ensemble"] if r["proposed_answer"] == "yes" else 1 - r["weak_labels"]["weak_debate_ensemble"]
+        merged.setdefault(r["w2s_input"], []).append(p_yes)
+    assert c["texts"] == list(merged)
+    assert c["targets"] == [[1.0, 0.0] if np.mean(v) >= 0.5 else [0.0, 1.0] for v in merged.values()]
+
+
 def test_gold_reaches_no_debater_or_judge_prompt(wdir, students):
     log = wdir / "calls.log"
     models = {"small": {"backend": "fake", "rules": {"your turn": "- fine"}, "default": "yes", "call_log": str(log)}}
