@@ -11,6 +11,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # as `agentlab generate -q`: no model-loading bars in the table
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -26,8 +26,23 @@ REPO = Path(__file__).resolve().parent.parent
 REVIEW_FIRST = "Review: {{ text }}\nQuestion: {{ question }}\nProposed answer: {{ answer }}"
 ANSWER_FIRST = "Proposed answer: {{ answer }}. {{ question }} Review: {{ text }}"
 FULL = {"peft": {"method": "none"}}
-#: name -> (input template, distill overrides); None as template = the plain sentiment reference
+#: the strong model as a causal LM that scores each answer as the completion of the input
+CAUSAL = {"type": "causal", "base": "smollm2", "prompt": "{text}\nAnswer:"}
+#: `score_answers: true`: the student reads the review and question only and scores the two answers
+SCORE = "score_answers"
+#: name -> (input template, distill overrides); None as template = the plain sentiment reference, SCORE = score_answers
 SETTINGS = {
+    "score_answers_minilm_lora_3ep": (SCORE, {"epochs": 3}),
+    "score_answers_minilm_lora_8ep_lr3e-3": (SCORE, {"epochs": 8, "learning_rate": 3e-3}),
+    "score_answers_minilm_lora_10ep": (SCORE, {"epochs": 10}),
+    "score_answers_minilm_full_8ep_lr5e-5": (SCORE, {"epochs": 8, "learning_rate": 5e-5, "student": FULL}),
+    "score_answers_minilm_full_5ep_lr1e-4": (SCORE, {"epochs": 5, "learning_rate": 1e-4, "student": FULL}),
+    "score_answers_smollm2_lora_2ep": (SCORE, {"epochs": 2, "max_length": 64, "student": {"base": "smollm2"}}),
+    "score_answers_smollm2_causal_lora_2ep": (SCORE, {"epochs": 2, "max_length": 96, "student": CAUSAL}),
+    "score_answers_smollm2_causal_lora_5ep": (SCORE, {"epochs": 5, "max_length": 96, "student": CAUSAL}),
+    "score_answers_smollm2_causal_full_3ep": (SCORE, {"epochs": 3, "max_length": 96, "learning_rate": 3e-5,
+                                                      "student": {**CAUSAL, **FULL}}),
+    "score_answers_smollm2_causal_zero_shot": (SCORE, {"max_steps": 1, "learning_rate": 1e-9, "max_length": 96, "student": CAUSAL}),
     "sentiment_only_full_5ep": (None, {"epochs": 5, "learning_rate": 1e-4, "student": FULL}),
     "lora_review_first_3ep": (REVIEW_FIRST, {"epochs": 3}),
     "lora_answer_first_3ep": (ANSWER_FIRST, {"epochs": 3}),
@@ -55,11 +70,19 @@ def trial(name: str, reviews: list[dict], gold: list[int], select: str) -> dict:
     from agentlab.config.sections import DistillConfig
     from agentlab.w2s.config import W2sConfig
     from agentlab.w2s.data import build_data, split_rows
-    from agentlab.w2s.train import one_hot, train_and_predict
+    from agentlab.w2s.train import (
+        from_answer_space,
+        merge_duplicates,
+        one_hot,
+        to_answer_space,
+        train_and_predict,
+    )
 
     template, over = SETTINGS[name]
+    score = template == SCORE
     w2s = W2sConfig.model_validate({"type": "w2s", "question": "Is this review positive?", "test_fraction": 0.3,
-                                    "answers_from_gold": {1: "yes", 0: "no"}, "input_template": template or REVIEW_FIRST})
+                                    "answers_from_gold": {1: "yes", 0: "no"}, "score_answers": score,
+                                    **({} if score else {"input_template": template or REVIEW_FIRST})})
     d = build_data(w2s, reviews, gold)
     train, held = d.splits["half1"] + d.splits["half2"], d.splits["test"]
     if select == "val":  # carve validation reviews out of the training reviews; the test reviews stay unseen
@@ -77,8 +100,14 @@ def trial(name: str, reviews: list[dict], gold: list[int], select: str) -> dict:
     cfg = DistillConfig.model_validate({"batch_size": 8, "max_length": 128, **over,
                                         "student": {"base": "minilm", **over.get("student", {})}})
     t0 = time.perf_counter()
-    probs, metrics = train_and_predict(cfg, d.classes, texts(train), one_hot(targets(train), 2),
+    classes, train_texts, train_targets = d.classes, texts(train), one_hot(targets(train), 2)
+    if score:  # as W2sRun does: targets over the two answers, each review's two examples merged into one input
+        classes = d.answer_classes
+        train_texts, train_targets = merge_duplicates(train_texts, to_answer_space(train_targets, [d.answers[i] for i in train], classes))
+    probs, metrics = train_and_predict(cfg, classes, train_texts, train_targets,
                                        {"held": texts(held), "train": texts(train)}, Path(tempfile.mkdtemp()), seed=0)
+    if score:
+        probs = {k: from_answer_space(v, [d.answers[i] for i in (held if k == "held" else train)], classes) for k, v in probs.items()}
     acc = lambda p, y: round(float(np.mean(np.argmax(p, 1) == np.array(y))), 4)
     return {"setting": name, "train_examples": len(texts(train)), f"{select}_examples": len(texts(held)),
             f"{select}_accuracy": acc(probs["held"], targets(held)), "train_accuracy": acc(probs["train"], targets(train)),
