@@ -70,13 +70,7 @@ def trial(name: str, reviews: list[dict], gold: list[int], select: str) -> dict:
     from agentlab.config.sections import DistillConfig
     from agentlab.w2s.config import W2sConfig
     from agentlab.w2s.data import build_data, split_rows
-    from agentlab.w2s.train import (
-        from_answer_space,
-        merge_duplicates,
-        one_hot,
-        to_answer_space,
-        train_and_predict,
-    )
+    from agentlab.w2s.train import one_hot, train_and_predict, train_examples
 
     template, over = SETTINGS[name]
     score = template == SCORE
@@ -100,14 +94,12 @@ def trial(name: str, reviews: list[dict], gold: list[int], select: str) -> dict:
     cfg = DistillConfig.model_validate({"batch_size": 8, "max_length": 128, **over,
                                         "student": {"base": "minilm", **over.get("student", {})}})
     t0 = time.perf_counter()
-    classes, train_texts, train_targets = d.classes, texts(train), one_hot(targets(train), 2)
-    if score:  # as W2sRun does: targets over the two answers, each review's two examples merged into one input
-        classes = d.answer_classes
-        train_texts, train_targets = merge_duplicates(train_texts, to_answer_space(train_targets, [d.answers[i] for i in train], classes))
-    probs, metrics = train_and_predict(cfg, classes, train_texts, train_targets,
-                                       {"held": texts(held), "train": texts(train)}, Path(tempfile.mkdtemp()), seed=0)
-    if score:
-        probs = {k: from_answer_space(v, [d.answers[i] for i in (held if k == "held" else train)], classes) for k, v in probs.items()}
+    if template is None:
+        probs, metrics = train_and_predict(cfg, d.classes, texts(train), one_hot(targets(train), 2),
+                                           {"held": texts(held), "train": texts(train)}, Path(tempfile.mkdtemp()), seed=0)
+    else:  # as W2sRun trains its students (score_answers: over the two answers, a review's examples merged)
+        probs, metrics = train_examples(cfg, d, d.texts.__getitem__, train, one_hot(targets(train), 2),
+                                        {"held": held, "train": train}, Path(tempfile.mkdtemp()), 0, score_answers=score)
     acc = lambda p, y: round(float(np.mean(np.argmax(p, 1) == np.array(y))), 4)
     return {"setting": name, "train_examples": len(texts(train)), f"{select}_examples": len(texts(held)),
             f"{select}_accuracy": acc(probs["held"], targets(held)), "train_accuracy": acc(probs["train"], targets(train)),

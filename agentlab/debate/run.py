@@ -89,6 +89,12 @@ class Outcome:
         return out
 
 
+def embedded_debaters(ctx: RunContext, debaters: list[Any]) -> list[str]:
+    """The model names among `debaters` that run on the embedded SmolLM2 (or another local GGUF), sorted."""
+    names = {ctx.resolve_model(d.model) for d in debaters}
+    return sorted(n for n in names if ctx.runs_embedded(n, any_gguf=True))
+
+
 def cap(choice: str) -> str:
     """'yes' -> 'Yes' (the form an answer starts with)."""
     return choice[:1].upper() + choice[1:]

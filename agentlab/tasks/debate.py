@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from agentlab.debate.config import DebateSettings, yaml_words
-from agentlab.debate.run import Debate, Outcome
+from agentlab.debate.run import Debate, Outcome, embedded_debaters
 from agentlab.debate.score import agreement, consistent, position_bias
 from agentlab.errors import ConfigError
 from agentlab.tasks.base import TASKS, Task, TaskConfig
@@ -98,8 +98,7 @@ class DebateTask(Task):
 
     # -- reporting -------------------------------------------------------------------------
     def _caveats(self, ctx) -> None:
-        names = {ctx.resolve_model(d.model) for d in self.config.debaters}
-        embedded = sorted(n for n in names if ctx.runs_embedded(n, any_gguf=True))
+        embedded = embedded_debaters(ctx, self.config.debaters)
         if embedded:
             ctx.caveats.append(
                 f"Debaters run on the embedded model ({', '.join(embedded)}; SmolLM2-135M unless model_path says otherwise), "

@@ -49,8 +49,9 @@ class W2sTask(Task):
         if c.debate_samples > 1 and all(d.temperature == 0 for d in c.debate.debaters):
             ctx.caveats.append(f"debate_samples is {c.debate_samples} but every debater is greedy (temperature 0): the samples "
                                "differ only by seed, which greedy decoding ignores; give the debaters a temperature.")
-        names = {ctx.resolve_model(d.model) for d in c.debate.debaters}
-        embedded = sorted(n for n in names if ctx.runs_embedded(n, any_gguf=True))
+        from agentlab.debate.run import embedded_debaters
+
+        embedded = embedded_debaters(ctx, c.debate.debaters)
         if embedded:
             ctx.caveats.append(
                 f"The debaters run on the embedded model ({', '.join(embedded)}; SmolLM2-135M unless model_path says "

@@ -17,10 +17,10 @@ from agentlab.tasks.base import TaskConfig
 
 #: weak -> strong variants: the strong student trained on each supervisor's soft labels
 STRONG_VARIANTS = ("w2s_weak", "w2s_ensemble", "w2s_debate_ensemble", "w2s_debate_ensemble_aux")
-#: the default question the debaters argue about (the row's proposed answer to the w2s question)
 #: what the students read: with the proposed answer (classify the pair), or without it (`score_answers`)
 ANSWER_FREE_TEMPLATE = "{{ text }}\nQuestion: {{ question }}"
 DEFAULT_TEMPLATE = ANSWER_FREE_TEMPLATE + "\nProposed answer: {{ answer }}"
+#: the default question the debaters argue about (the row's proposed answer to the w2s question)
 DEFAULT_DEBATE_QUESTION = 'Is the proposed answer "{{ proposed_answer }}" to the question "{{ w2s_question }}" correct?'
 
 

@@ -22,12 +22,9 @@ from agentlab.w2s.metrics import accuracy, decision_accuracy, gap_note, table
 from agentlab.w2s.train import (
     AuxConfidenceLoss,
     average_probs,
-    from_answer_space,
-    merge_duplicates,
     one_hot,
     soft_targets,
-    to_answer_space,
-    train_and_predict,
+    train_examples,
 )
 
 if TYPE_CHECKING:
@@ -138,25 +135,10 @@ class W2sRun:
     def _train(self, cfg, name: str, text: Callable[[int], str], train: list[int], targets: list[list[float]],
                predict: dict[str, list[int]], seed: int, loss: AuxConfidenceLoss | None = None,
                hard: bool = False) -> dict[str, np.ndarray]:
-        """Train one student on examples `train` (input `text(i)`, [p(correct), p(incorrect)] targets, made one-hot
-        when `hard`); returns split -> [p(correct), p(incorrect)] of the examples in `predict`. With `score_answers`
-        the student learns and predicts over the two answers, on de-duplicated inputs (targets merged, then
-        hardened); the mapping back is exact."""
-        d, classes = self.data, self.data.classes
-        texts, batches = [text(i) for i in train], {part: [text(i) for i in idx] for part, idx in predict.items()}
-        if self.c.score_answers:
-            classes = d.answer_classes
-            texts, targets = merge_duplicates(texts, to_answer_space(targets, [d.answers[i] for i in train], classes))
-            batches = {part: list(dict.fromkeys(b)) for part, b in batches.items()}
-        if hard:
-            targets = soft_targets(targets, soft=False)
-        probs, metrics = train_and_predict(cfg, classes, texts, targets, batches, self._out_dir(name), seed,
-                                           loss=loss, keep=self.c.keep_students, progress=self.ctx.progress, desc=name)
-        if self.c.score_answers:
-            for part, idx in predict.items():
-                row = {t: k for k, t in enumerate(batches[part])}
-                per_example = probs[part][[row[text(i)] for i in idx]]
-                probs[part] = from_answer_space(per_example, [d.answers[i] for i in idx], classes)
+        """One student through `train_examples` (with `score_answers` from the config); its metrics are kept."""
+        probs, metrics = train_examples(cfg, self.data, text, train, targets, predict, self._out_dir(name), seed,
+                                        score_answers=self.c.score_answers, hard=hard, loss=loss, keep=self.c.keep_students,
+                                        progress=self.ctx.progress, desc=name)
         self.info["training"][name] = metrics
         self._bar.advance(1)
         return probs

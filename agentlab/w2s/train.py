@@ -1,4 +1,4 @@
-"""Training the weak and strong `classifier` students, averaging an ensemble, the auxiliary confidence loss.
+"""Training the weak and strong students (`classifier` or `causal`), averaging an ensemble, the auxiliary confidence loss.
 
 torch and transformers are imported inside the functions: the task module stays light to import.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from agentlab.config.sections import DistillConfig
+    from agentlab.w2s.data import W2sData
 
 log = logging.getLogger("agentlab")
 
@@ -183,3 +185,34 @@ def train_and_predict(config: DistillConfig, classes: list[str], texts: list[str
     if not keep:
         shutil.rmtree(out_dir, ignore_errors=True)
     return out, metrics
+
+
+def train_examples(config: DistillConfig, data: W2sData, text: Callable[[int], str], train: list[int],
+                   targets: list[list[float]], predict: dict[str, list[int]], out_dir: Path, seed: int, *,
+                   score_answers: bool = False, hard: bool = False, **kw: Any) -> tuple[dict[str, np.ndarray], dict]:
+    """`train_and_predict` on w2s examples: train on examples `train` (input `text(i)`, [p(correct), p(incorrect)]
+    targets, made one-hot when `hard`), predict the examples of each split in `predict`.
+
+    With `score_answers` the student learns and predicts over the two answers (`data.answer_classes`) on
+    de-duplicated inputs (targets merged, then hardened); the mapping back to [p(correct), p(incorrect)]
+    per example is exact. `kw` goes to `train_and_predict` (loss, keep, progress, desc).
+
+    Returns:
+        (split -> (n, 2) [p(correct), p(incorrect)] of its examples, training metrics).
+    """
+    classes, texts = data.classes, [text(i) for i in train]
+    inputs = {part: [text(i) for i in idx] for part, idx in predict.items()}
+    batches = inputs
+    if score_answers:
+        classes = data.answer_classes
+        texts, targets = merge_duplicates(texts, to_answer_space(targets, [data.answers[i] for i in train], classes))
+        batches = {part: list(dict.fromkeys(b)) for part, b in inputs.items()}
+    if hard:
+        targets = soft_targets(targets, soft=False)
+    probs, metrics = train_and_predict(config, classes, texts, targets, batches, out_dir, seed, **kw)
+    if score_answers:
+        for part, idx in predict.items():
+            row = {t: k for k, t in enumerate(batches[part])}
+            per_example = probs[part][[row[t] for t in inputs[part]]]
+            probs[part] = from_answer_space(per_example, [data.answers[i] for i in idx], classes)
+    return probs, metrics

@@ -51,7 +51,7 @@ def students(monkeypatch):
             out[name] = np.stack([p, 1 - p], axis=1)
         return out, {"steps": 1}
 
-    monkeypatch.setattr("agentlab.w2s.run.train_and_predict", fake_train)
+    monkeypatch.setattr("agentlab.w2s.train.train_and_predict", fake_train)
     return calls
 
 
