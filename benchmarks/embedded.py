@@ -6,6 +6,11 @@ background load on the machine hits both alike. The goal is a ratio (agentlab / 
 least 0.9. `ratio_cpu` compares process CPU seconds, which other processes on a busy machine barely move.
 
     .venv/bin/python benchmarks/embedded.py [--rounds 3] [--max-tokens 64] [--threads N] [--json out.json]
+
+`--builds portable=DIR,native=DIR` instead compares llama-cpp-python *builds* (raw tokens/s, same GGUF,
+prompts and threads): each DIR holds one build installed with `pip install --target DIR --no-deps WHEEL`,
+and each round runs every build in its own child process, taking turns. `make bench-builds` builds the
+native wheel next to the portable one and runs this (the ratio goes in the README).
 """
 
 from __future__ import annotations
@@ -52,6 +57,57 @@ def call_agentlab(backend: Any, prompt: str, max_tokens: int) -> tuple[int, int,
     return res.prompt_tokens, res.completion_tokens, res.text or ""
 
 
+def child_raw(threads: int, n_ctx: int, max_tokens: int) -> None:
+    """One round of raw llama.cpp on every prompt, in this process (whichever build PYTHONPATH puts first)."""
+    import llama_cpp
+    from llama_cpp import Llama
+
+    from agentlab.backends.embedded import default_model_path
+
+    raw = Llama(model_path=str(default_model_path()), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                n_gpu_layers=0, verbose=False, seed=0)
+    call_raw(raw, PROMPTS[0], 4)  # warm-up
+    out = {"file": llama_cpp.__file__, "system_info": llama_cpp.llama_print_system_info().decode().strip(),
+           "seconds": [], "completion_tokens": 0}
+    for prompt in PROMPTS:
+        t0 = time.perf_counter()
+        _, c, _ = call_raw(raw, prompt, max_tokens)
+        out["seconds"].append(time.perf_counter() - t0)
+        out["completion_tokens"] += c
+    print(json.dumps(out))
+
+
+def compare_builds(spec: str, rounds: int, threads: int, n_ctx: int, max_tokens: int) -> dict[str, Any]:
+    """Raw tokens/s of several llama-cpp-python builds, each round in a fresh child per build, taking turns."""
+    import os
+    import subprocess
+
+    builds = dict(item.split("=", 1) for item in spec.split(","))
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in builds}
+    for r in range(rounds):
+        order = list(builds) if r % 2 == 0 else list(reversed(builds))
+        for name in order:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([builds[name], os.environ.get("PYTHONPATH", "")])}
+            proc = subprocess.run([sys.executable, __file__, "--child-raw", "--threads", str(threads), "--n-ctx", str(n_ctx),
+                                   "--max-tokens", str(max_tokens)], check=False, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(f"build {name} failed (exit {proc.returncode}): {proc.stderr[-800:]}")
+            runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(f"round {r + 1} done", file=sys.stderr)
+    table = {}
+    for name, rs in runs.items():
+        med = sum(statistics.median(run["seconds"][i] for run in rs) for i in range(len(PROMPTS)))
+        feats = [f.split("=")[0].strip() for f in rs[0]["system_info"].split("|") if f.strip().endswith("= 1")]
+        table[name] = {"completion_tok_s": round(rs[0]["completion_tokens"] / med, 1), "seconds_median": round(med, 3),
+                       "features": " ".join(feats), "from": rs[0]["file"]}
+    base = next(iter(table))
+    print(f"{'build':<10} {'tok/s':>8} {'vs ' + base:>12}  features")
+    for name, row in table.items():
+        row["ratio"] = round(row["completion_tok_s"] / table[base]["completion_tok_s"], 3)
+        print(f"{name:<10} {row['completion_tok_s']:>8} {row['ratio']:>12}  {row['features']}")
+    return {"threads": threads, "rounds": rounds, "max_tokens": max_tokens, "builds": table}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the comparison and print (and optionally write) the numbers as JSON."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -60,7 +116,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--threads", type=int, default=None, help="default: agentlab's default_threads()")
     ap.add_argument("--n-ctx", type=int, default=2048)
     ap.add_argument("--json", default=None, help="also write the result here")
+    ap.add_argument("--builds", default=None, help="compare builds instead: NAME=DIR[,NAME=DIR...] (first is the baseline)")
+    ap.add_argument("--child-raw", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child_raw or args.builds:
+        from agentlab.backends.embedded import default_threads
+
+        threads = args.threads or default_threads()
+        if args.child_raw:
+            child_raw(threads, args.n_ctx, args.max_tokens)
+            return {}
+        out = compare_builds(args.builds, args.rounds, threads, args.n_ctx, args.max_tokens)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=2)
+        return out
 
     from llama_cpp import Llama
 

@@ -15,6 +15,43 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def _embedded_installed() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return False
+    from agentlab.backends.embedded import default_model_path
+
+    return default_model_path() is not None
+
+
+EMBEDDED_PROBE = None  # agentlab.doctor.Probe of the embedded model, run in a child process at session start
+
+
+def pytest_sessionstart(session):
+    """Run the embedded model once in a child process before any test loads it in-process.
+
+    A llama.cpp built for another CPU dies with a signal (SIGSEGV/SIGILL) and would take pytest with it.
+    If the child dies, every in-process load of the model skips with the doctor's message instead, and
+    tests/test_doctor.py fails once with it (which backend, which signal, the fix).
+    """
+    global EMBEDDED_PROBE
+    if not _embedded_installed():
+        return
+    from agentlab.doctor import probe_embedded
+
+    EMBEDDED_PROBE = probe_embedded()
+    if not EMBEDDED_PROBE.ok:
+        import llama_cpp
+
+        message = f"embedded model unusable on this machine: {EMBEDDED_PROBE.message}"
+
+        def guard(*args, **kwargs):
+            pytest.skip(message)
+
+        llama_cpp.Llama = guard
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """Run in a temp dir holding a small JSONL source and a prompt template."""

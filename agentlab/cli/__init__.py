@@ -41,7 +41,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from agentlab.cli import run_cmds, train_cmds  # noqa: F401
+    from agentlab.cli import doctor_cmds, run_cmds, train_cmds  # noqa: F401
+    from agentlab.cli import review_cmds, share_cmds  # noqa: F401
+    from agentlab.cli import plan_cmds  # noqa: F401
 
 
 _register()
