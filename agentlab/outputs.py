@@ -95,7 +95,19 @@ def write_outputs(ctx, recipe, task, rows: list[dict[str, Any]], timings: dict[s
     run.write_json("manifest.json", manifest)
     from agentlab.eval.report import render_report
 
-    run.write_text("report.md", render_report(manifest, recipe, ctx, rows))
+    report_md = render_report(manifest, recipe, ctx, rows)
+    run.write_text("report.md", report_md)
+    _write_html(run, report_md, recipe, ctx)
+
+
+def _write_html(run, report_md: str, recipe, ctx) -> None:
+    """report.html beside report.md: the same report with plots inline and the rows to browse (from data.jsonl)."""
+    from agentlab.eval.html import write_html_report
+
+    try:
+        write_html_report(run.root, report_md, recipe.name, getattr(ctx, "classes", None))
+    except Exception:  # a convenience view: the data, manifest and report.md are already written
+        log.warning("could not write report.html", exc_info=True)
 
 
 def _write_dataset(run, rows: list[dict[str, Any]]) -> None:

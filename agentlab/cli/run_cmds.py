@@ -18,8 +18,9 @@ from agentlab.cli import handle_errors, main
 @click.option("--executor", type=click.Choice(["local", "ray"]), help="Override the recipe's executor.")
 @click.option("--address", help="Ray cluster address (with --executor ray): auto, ray://head:10001 or host:port.")
 @click.option("--replicas", type=click.IntRange(min=1), help="Ray actors, one backend each (overrides executor.replicas).")
+@click.option("--max-cost-usd", type=click.FloatRange(min=0), help="Refuse to start when `agentlab plan` estimates more than this (USD).")
 @handle_errors
-def generate(recipe, out, limit, fresh, quiet, executor, address, replicas):
+def generate(recipe, out, limit, fresh, quiet, executor, address, replicas, max_cost_usd):
     """Run RECIPE end to end and write outputs/<name>/ (resumes from the cache if re-run)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if quiet:  # library progress bars and deprecation chatter stay out of a quiet run (run.log keeps ours)
@@ -34,6 +35,10 @@ def generate(recipe, out, limit, fresh, quiet, executor, address, replicas):
     rec = load_recipe(recipe)
     if replicas:
         rec.executor.replicas = replicas
+    if max_cost_usd is not None:
+        from agentlab.plan import check_cost
+
+        check_cost(rec, max_cost_usd, out=out, limit=limit, fresh=fresh)
     run_dir = run_recipe(rec, out=out, limit=limit, fresh=fresh, quiet=quiet, executor=executor, address=address)
     if not quiet:
         click.echo(f"Wrote {run_dir}/ (data.jsonl, dataset/, manifest.json, report.md)")

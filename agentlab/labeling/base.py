@@ -89,6 +89,10 @@ class Labeler:
         """Vote on every row."""
         raise NotImplementedError
 
+    def planned_calls(self, ctx: RunContext, rows: list[dict[str, Any]]) -> list:
+        """The LLM calls `label` would make (a list of `agentlab.tasks.base.PlannedCalls`). Default: none."""
+        return []
+
 
 def _load_builtins() -> None:
     from agentlab.labeling import (  # noqa: F401

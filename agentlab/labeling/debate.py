@@ -63,6 +63,17 @@ class DebateLabeler(Labeler):
         return Votes(names, np.concatenate([c.votes for c in cols], 1), np.concatenate([c.confidence for c in cols], 1),
                      [c.raw[0] for c in cols], [c.faults[0] for c in cols])
 
+    def planned_calls(self, ctx, rows):
+        """The debate's calls (twice with `swap_sides`)."""
+        from agentlab.debate.plan import plan_debate
+        from agentlab.debate.run import Debate
+
+        debate = Debate(self.config, ctx, len(rows))
+        out = plan_debate(debate, rows, self.config.debaters, self.name)
+        if self.config.swap_sides:
+            out += plan_debate(debate, rows, self.config.debaters[::-1], f"{self.name} (swapped order)")
+        return out
+
     def _column(self, name, outcomes, votes_for) -> Votes:
         out = Votes.single(name, len(outcomes))
         for i, o in enumerate(outcomes):

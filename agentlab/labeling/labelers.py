@@ -78,13 +78,46 @@ class PromptLabeler(Labeler):
         msgs = prompt.messages(**row, row=row, classes=self.space.as_list(), class_names=self.space.names, examples=examples)
         return ([{"role": "system", "content": self.config.system}] if self.config.system else []) + msgs
 
+    def planned_calls(self, ctx, rows):
+        """This labeler's requests (and its calibration request), built exactly as `label` builds them."""
+        from agentlab.structured import json_schema_of
+        from agentlab.tasks.base import PlannedCalls
+
+        cfg = self.config
+        prompt = ctx.load_prompt(cfg.prompt)
+        examples = self.task.examples(cfg.examples, ctx.seed + self.index) if cfg.examples else []
+        build = lambda row: self._messages(prompt, row, examples)
+        mode = self._mode(ctx)
+        if mode == "options":
+            reqs = self._option_requests(ctx, rows, build)
+            out = [PlannedCalls(cfg.model, self.name, reqs)]
+            if cfg.calibrate:
+                out.append(PlannedCalls(cfg.model, f"{self.name} calibrate", [self._calibration_request(ctx, rows, build)]))
+            return out
+        reqs = [ChatRequest(messages=build(r), max_tokens=cfg.max_tokens, seed=ctx.seed) for r in rows]
+        schema = self._choice_schema() if mode == "choice" else None
+        if schema is not None:
+            js = json_schema_of(schema)
+            reqs = [r.model_copy(update={"json_schema": js}) for r in reqs]
+        return [PlannedCalls(cfg.model, self.name, reqs)]
+
+    def _option_requests(self, ctx, rows, build) -> list[ChatRequest]:
+        options = [w for words in self._verbalizers().values() for w in words]
+        return [ChatRequest(messages=build(r), options=options, seed=ctx.seed) for r in rows]
+
+    def _calibration_request(self, ctx, rows, build) -> ChatRequest:
+        options = [w for words in self._verbalizers().values() for w in words]
+        return ChatRequest(messages=build({**rows[0], "text": "N/A"}), options=options, seed=ctx.seed)
+
+    def _choice_schema(self):
+        return create_model("Label", label=(Literal[tuple(self.space.names)], ...))  # type: ignore[misc]
+
     def _by_options(self, ctx, rows, build, votes: Votes) -> None:
         verb = self._verbalizers()
-        options = [w for words in verb.values() for w in words]
-        reqs = [ChatRequest(messages=build(r), options=options, seed=ctx.seed) for r in rows]
+        reqs = self._option_requests(ctx, rows, build)
         base = None
         if self.config.calibrate:
-            blank = ctx.call(self.config.model, [ChatRequest(messages=build({**rows[0], "text": "N/A"}), options=options, seed=ctx.seed)], f"{self.name} calibrate")[0]
+            blank = ctx.call(self.config.model, [self._calibration_request(ctx, rows, build)], f"{self.name} calibrate")[0]
             base = self._class_scores(blank.option_logprobs, verb) if blank.ok else None
         for i, res in enumerate(ctx.call(self.config.model, reqs, self.name)):
             if not res.ok or not res.option_logprobs:
@@ -106,7 +139,7 @@ class PromptLabeler(Labeler):
         return np.array([lse([option_logprobs.get(w, -1e9) for w in words]) for words in verb.values()])
 
     def _by_answer(self, ctx, rows, build, votes: Votes, mode: str) -> None:
-        schema = create_model("Label", label=(Literal[tuple(self.space.names)], ...)) if mode == "choice" else None  # type: ignore[misc]
+        schema = self._choice_schema() if mode == "choice" else None
         reqs = [ChatRequest(messages=build(r), max_tokens=self.config.max_tokens, seed=ctx.seed) for r in rows]
         verb = self._verbalizers()
         for i, ans in enumerate(ctx.complete(self.config.model, reqs, schema=schema, desc=self.name)):

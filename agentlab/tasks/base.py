@@ -8,6 +8,7 @@ does caching, batching, structured-output repair, progress and accounting.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field
@@ -59,6 +60,35 @@ def _walk_refs(obj: Any, path: str, names: set[str], list_fields: set[str]) -> I
             yield p, value
 
 
+@dataclass
+class PlannedCalls:
+    """Calls a task will make on one model, reported to `agentlab plan` before anything runs.
+
+    Attributes:
+        model: model name under `models:` (None = the single configured model).
+        desc: what the calls are (a labeler's name, "debate: round 1, pro", ...).
+        requests: the requests as the engine will send them (with `json_schema` set where an answer is
+            structured). When `exact` is False they stand for calls built from earlier answers, which
+            cannot be built ahead: they give the prompt size and the plan does not look them up in the cache.
+        repeat: the calls are `requests` this many times over (e.g. one per debate round).
+        added_prompt_tokens: tokens each repetition adds to every prompt (earlier turns), an upper bound.
+        upper_bound: the count is a maximum (e.g. escalation, which sends only the uncertain rows).
+    """
+
+    model: str | None
+    desc: str
+    requests: list[ChatRequest]
+    exact: bool = True
+    repeat: int = 1
+    added_prompt_tokens: int = 0
+    upper_bound: bool = False
+
+    @property
+    def calls(self) -> int:
+        """How many calls these are."""
+        return len(self.requests) * self.repeat
+
+
 class Task:
     """A task: `run(ctx, rows) -> rows` with new columns. Subclasses set `config_cls`."""
 
@@ -87,6 +117,11 @@ class Task:
         """Metrics against gold (recipe `eval`), merged into manifest["metrics"]. Default: none."""
         return {}
 
+    def planned_calls(self, ctx: RunContext, rows: list[dict[str, Any]]) -> list[PlannedCalls] | None:
+        """The LLM calls `run` would make on these rows, without making any (`ctx` refuses calls here);
+        retries are not counted. None = this task cannot say (the plan then reports its calls as unknown)."""
+        return None
+
 
 class LLMTask(Task):
     """A task made of `build(row) -> ChatRequest` and `parse(result, row) -> dict` on one model."""
@@ -102,8 +137,23 @@ class LLMTask(Task):
         """New columns from the parsed answer (a schema instance, or the text)."""
         raise NotImplementedError
 
+    def prepare(self, ctx: RunContext) -> None:
+        """Load what `build` needs (templates); called before `run` and before planning."""
+
+    def planned_calls(self, ctx: RunContext, rows: list[dict[str, Any]]) -> list[PlannedCalls] | None:
+        """One call per row on the task's model (its JSON schema set as `complete` sets it)."""
+        from agentlab.structured import json_schema_of
+
+        self.prepare(ctx)
+        requests = [self.build(r) for r in rows]
+        if self.schema is not None:
+            js = json_schema_of(self.schema)
+            requests = [r.model_copy(update={"json_schema": js}) for r in requests]
+        return [PlannedCalls(getattr(self.config, "model", None), self.config.type, requests)]
+
     def run(self, ctx: RunContext, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         model = getattr(self.config, "model", None)
+        self.prepare(ctx)
         requests = [self.build(r) for r in rows]
         answers = ctx.complete(model, requests, schema=self.schema, desc=self.config.type)
         out = []

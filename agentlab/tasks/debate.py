@@ -55,6 +55,20 @@ class DebateTask(Task):
         self._summary(ctx, debate, main, swapped)
         return [self._row(r, i, main, swapped, base, debate.usage[i]) for i, r in enumerate(rows)]
 
+    def planned_calls(self, ctx, rows):
+        """The debate's turns and judge (again in swapped order with `swap_sides`), and the single judge."""
+        from agentlab.debate.plan import plan_debate, plan_judge
+
+        c: DebateConfig = self.config
+        debate = Debate(c, ctx, len(rows))
+        debate.check_rows(rows)
+        out = plan_debate(debate, rows, c.debaters, "debate")
+        if c.swap_sides:
+            out += plan_debate(debate, rows, c.debaters[::-1], "debate (swapped order)")
+        if self._baseline(ctx):
+            out += plan_judge(debate, rows, "single judge")
+        return out
+
     def _baseline(self, ctx) -> bool:
         return self.config.baseline if self.config.baseline is not None else ctx.gold is not None
 

@@ -58,10 +58,9 @@ class GenerateTask(LLMTask):
         self.schema = schema_model(config.schema_) if config.schema_ else None
         self._prompt = None
 
-    def run(self, ctx, rows):
+    def prepare(self, ctx):
         self._prompt = ctx.load_prompt(self.config.prompt)
         self._seed = self.config.seed if self.config.seed is not None else ctx.seed
-        return super().run(ctx, rows)
 
     def build(self, row: dict[str, Any]) -> ChatRequest:
         messages = self._prompt.messages(**row, row=row)

@@ -103,6 +103,22 @@ class LabelTask(Task):
         self._save(ctx, L, names, cols)
         return [self._row(r, i, L, W, names, probs, cols) for i, r in enumerate(rows)]
 
+    def planned_calls(self, ctx, rows):
+        """Every labeler's calls, plus escalation's as an upper bound (which rows escalate depends on the votes)."""
+        self._recipe = ctx.recipe
+        out = [p for lab in self.labelers for p in lab.planned_calls(ctx, rows)]
+        esc = ctx.recipe.escalate if ctx.recipe is not None else None
+        if esc is not None:
+            from agentlab.labeling.labelers import PromptLabeler, PromptLabelerConfig
+
+            kwargs = {"model": esc.to, "name": f"escalate@{esc.to}", **({"prompt": esc.prompt} if esc.prompt else {})}
+            lab = PromptLabeler(PromptLabelerConfig(type="prompt", **kwargs), self.space, len(self.labelers), self)
+            n = len(rows) if esc.max_rows is None else min(esc.max_rows, len(rows))
+            for p in lab.planned_calls(ctx, rows[:n]):
+                p.exact, p.upper_bound, p.desc = False, True, f"{p.desc} (at most; only uncertain rows escalate)"
+                out.append(p)
+        return out
+
     def _aggregate(self, L, W, cfg):
         from agentlab.labeling.aggregators import AGGREGATORS
 
