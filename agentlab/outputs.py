@@ -85,13 +85,25 @@ def _redact(argv: list[str]) -> list[str]:
     return ["***" if any(s in a.lower() for s in ("sk-", "key=", "token=")) else a for a in argv]
 
 
-def write_outputs(ctx, recipe, task, rows: list[dict[str, Any]], timings: dict[str, float]) -> None:
-    """Write every output of the run into its run directory."""
+def write_outputs(ctx, recipe, task, rows: list[dict[str, Any]], timings: dict[str, float], streamed=None) -> None:
+    """Write every output of the run into its run directory.
+
+    `streamed` is the :class:`agentlab.stream.sink.ChunkSink` of a streaming run: its rows are already in
+    `data.jsonl` (`rows` is then only the report's sample), and `dataset/` is converted from that file.
+    """
     run = ctx.run_dir
-    run.write_jsonl("data.jsonl", rows)
-    if recipe.output.hf_dataset:
-        _write_dataset(run, rows)
+    if streamed is None:
+        run.write_jsonl("data.jsonl", rows)
+        if recipe.output.hf_dataset:
+            _write_dataset(run, rows)
+    elif recipe.output.hf_dataset:
+        from agentlab.stream.outputs import dataset_from_jsonl
+
+        dataset_from_jsonl(run, streamed.path)
     manifest = build_manifest(ctx, recipe, task, rows, timings)
+    if streamed is not None:
+        manifest["counts"].update(rows=streamed.rows, failed_rows=streamed.failed_rows)
+        manifest["streaming"] = {"chunks": streamed.chunks, "resumed_at_row": streamed.resumed}
     run.write_json("manifest.json", manifest)
     from agentlab.eval.report import render_report
 

@@ -45,6 +45,10 @@ def run_recipe(recipe: Recipe, out: str | None = None, limit: int | None = None,
 
     runner = _executor_for(recipe, executor, address)
     task = TASKS.get(recipe.task_config.type)(recipe.task_config)
+    from agentlab.stream.run import run_streaming, streams
+
+    if streams(task, recipe):  # rows read in chunks and written to data.jsonl as they finish
+        return run_streaming(recipe, task, runner, out=out, limit=limit, fresh=fresh, quiet=quiet)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     rows = load_rows(recipe.source, recipe.resolve(recipe.source.path), limit)

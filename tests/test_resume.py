@@ -42,13 +42,15 @@ def test_kill9_then_resume_no_repeat_no_loss(workdir):
     proc.wait()
     first = _calls(workdir)
     assert 0 < len(first) < 40, "the run should have been killed midway"
-    assert not (workdir / "out" / "data.jsonl").exists()
+    partial = (workdir / "out" / "data.jsonl").read_text().splitlines()  # committed chunks: complete rows, in order
+    assert [json.loads(l)["text"] for l in partial] == [f"row number {i}" for i in range(len(partial))]
 
     done = _run(workdir, path)
     assert done.wait(timeout=300) == 0, done.stderr.read().decode()
     second = _calls(workdir)[len(first):]
     repeated = set(first) & set(second)
-    assert len(repeated) <= 1, f"completed calls repeated: {len(repeated)}"  # at most the one in flight at the kill
+    # at most the call in flight plus those completed in the cache's last group-commit window (50 ms; 50 ms a call)
+    assert len(repeated) <= 3, f"completed calls repeated: {len(repeated)}"
     assert len(first) + len(second) - len(repeated) == 40
     rows = [json.loads(l) for l in (workdir / "out" / "data.jsonl").read_text().splitlines()]
     assert [r["text"] for r in rows] == [f"row number {i}" for i in range(40)]

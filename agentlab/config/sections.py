@@ -38,6 +38,11 @@ class OutputConfig(StrictModel):
         "run", description="Call cache: in the run directory, in the user cache dir (shared across runs), or off."
     )
     hf_dataset: bool = Field(True, description="Also write the rows as an HF dataset (`dataset/`, save_to_disk).")
+    chunk_size: int = Field(
+        1000, ge=1, description="Streaming runs (`generate`, row-wise `label`): rows per chunk appended to data.jsonl; "
+        "a killed run resumes from its last complete chunk.")
+    commit_seconds: float = Field(
+        2.0, gt=0, description="Streaming runs: append the finished rows at least this often, even before a chunk fills.")
 
 
 class ExecutorConfig(StrictModel):
