@@ -3,7 +3,8 @@
 Every model follows one small protocol (see `LabelModel`): ``fit(L, W=None) -> self``,
 ``predict_proba(L) -> (n, k)``, ``predict(L)`` (argmax with a seeded tie-break) and
 ``labeler_accuracy() -> (m,)``. ``L`` holds ``-1`` for an abstain and ``0..k-1`` for a class vote.
-Built-ins register in `AGGREGATORS` like plugins: majority, weighted, dawid_skene, metal. The
+Built-ins register in `AGGREGATORS` like plugins: majority, weighted, dawid_skene, metal, auto
+(the default: picks among the others, `selection`) and hyper (HyperLM, optional package). The
 protocol and registry live in `label_model`, Dawid–Skene (the default) in `dawid_skene`; this
 module re-exports both, so ``from agentlab.labeling.aggregators import ...`` keeps working.
 
@@ -36,7 +37,7 @@ from agentlab.labeling.matrix import (
 )
 
 __all__ = ["AGGREGATORS", "TIE_BREAKS", "DawidSkene", "LabelModel", "MajorityVote", "MeTaL", "WeightedVote",
-           "fit_all", "make_aggregator", "options_from_config"]
+           "available_names", "fit_all", "make_aggregator", "options_from_config"]
 
 
 @AGGREGATORS.register("majority")
@@ -84,22 +85,34 @@ class WeightedVote(MajorityVote):
     """Weighted vote: each vote counts log(acc·(k-1)/(1-acc)), the Bayes weight of a labeler
     that is right with probability acc and otherwise picks a wrong class at random.
 
-    Accuracies come from agreement with the majority of the other labelers (``accuracy="agreement"``)
-    or from a quick Dawid–Skene fit (``accuracy="dawid_skene"``). A vote's confidence in W scales
-    its weight. Labelers estimated at or below chance get weight 0; unknown ones count as 0.7.
+    Accuracies come from a quick Dawid–Skene fit (``accuracy="dawid_skene"``, the default) or from
+    agreement with the majority of the other labelers (``accuracy="agreement"``). A vote's confidence
+    in W scales its weight. Unknown accuracies count as 0.7. Every vote keeps at least `min_weight`
+    (times its confidence), so a voted class always beats an unvoted one: a labeler estimated at or
+    below chance breaks ties last instead of being dropped. (Agreement with the other labelers'
+    majority is near 0 for a labeler that votes one class when every other labeler votes another,
+    as on hausa/yoruba, where one rule per class made every weight 0 and the vote collapse to a
+    coin flip over all classes; that is why agreement is no longer the default.)
     """
 
     name = "weighted"
 
-    def __init__(self, cardinality: int, accuracy: str = "agreement", **kw: Any):
-        if accuracy not in ("agreement", "dawid_skene"):
-            raise ValueError(f"weighted: accuracy must be 'agreement' or 'dawid_skene' (got {accuracy!r})")
-        self.accuracy = accuracy
+    def __init__(self, cardinality: int, accuracy: str | Sequence[float] = "dawid_skene", min_weight: float = 0.05,
+                 **kw: Any):
+        if isinstance(accuracy, str) and accuracy not in ("agreement", "dawid_skene"):
+            raise ValueError(f"weighted: accuracy must be 'agreement', 'dawid_skene' or one accuracy per labeler (got {accuracy!r})")
+        if not min_weight > 0:
+            raise ValueError(f"weighted: min_weight must be > 0 (got {min_weight})")
+        self.accuracy, self.min_weight = accuracy, float(min_weight)
         super().__init__(cardinality, **kw)
 
     def fit(self, L: Any, W: Any = None) -> WeightedVote:
         L, W = self._check(L, W, fitting=True)
-        if self.accuracy == "dawid_skene":
+        if not isinstance(self.accuracy, str):  # given (e.g. by `auto`, from its Dawid–Skene fit)
+            acc = np.asarray(self.accuracy, dtype=float)
+            if acc.shape != (self.m_,):
+                raise ValueError(f"weighted: got {acc.shape[0]} accuracies for {self.m_} labelers")
+        elif self.accuracy == "dawid_skene":
             ds = DawidSkene(self.k, max_iter=min(self.max_iter, 20), tol=self.tol, class_prior=self.class_prior)
             acc = ds.fit(L).labeler_accuracy()
             self.class_balance_ = ds.class_balance_
@@ -107,7 +120,7 @@ class WeightedVote(MajorityVote):
             acc = loo_agreement(L, self.k)
         self._acc = acc
         a = np.clip(np.nan_to_num(acc, nan=0.7), 1e-3, 1 - 1e-3)  # unknown: a plausible 0.7
-        self.weights_ = np.maximum(np.log(a * (self.k - 1) / (1 - a)), 0.0)
+        self.weights_ = np.maximum(np.log(a * (self.k - 1) / (1 - a)), self.min_weight)
         if self.class_balance_ is None:
             self.class_balance_ = check_prior(self.predict_proba(L, W).sum(0) + 1.0, self.k)
         return self
@@ -208,9 +221,21 @@ class MeTaL(LabelModel):
         return accuracy_from_mu(mu, self.class_balance_, self._coverage)
 
 
+# registered like the built-ins above; imported here so the registry's loader finds them
+from agentlab.labeling import hyper as _hyper  # noqa: F401
+from agentlab.labeling import selection as _selection  # noqa: F401
+
+
 def make_aggregator(name: str, cardinality: int, **options: Any) -> LabelModel:
     """Build the registered label model `name` (unknown names suggest the closest one)."""
     return AGGREGATORS.get(name)(cardinality, **options)
+
+
+def available_names() -> list[str]:
+    """Every registered label model that can run here (`hyper` only when `hyperlm` is installed)."""
+    from agentlab.labeling.selection import hyper_available
+
+    return [n for n in AGGREGATORS.names() if n != "hyper" or hyper_available()]
 
 
 def fit_all(L: Any, k: int, W: Any = None, names: Sequence[str] | None = None,
@@ -219,7 +244,7 @@ def fit_all(L: Any, k: int, W: Any = None, names: Sequence[str] | None = None,
 
     Args:
         L: label matrix (n, m). k: number of classes. W: optional vote confidences.
-        names: which models; default all registered.
+        names: which models; default every available one (`available_names`).
         options: per-model extra options, e.g. ``{"dawid_skene": {"smoothing": 0.1}}``.
         **common: options every model takes (seed, max_iter, tol, class_prior, tie_break).
 
@@ -228,7 +253,7 @@ def fit_all(L: Any, k: int, W: Any = None, names: Sequence[str] | None = None,
     """
     options = options or {}
     out: dict[str, LabelModel] = {}
-    for name in names or AGGREGATORS.names():
+    for name in names or available_names():
         out[name] = make_aggregator(name, k, **common, **options.get(name, {})).fit(L, W)
     return out
 
