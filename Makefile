@@ -23,7 +23,7 @@ LLAMA_KEY := $(shell printf '%s|%s|%s' '$(LLAMA_VERSION)' '$(LLAMA_CMAKE_ARGS)' 
 WHEELHOUSE ?= $(HOME)/.cache/agentlab/wheels/llama-$(LLAMA_KEY)
 LLAMA_STAMP := $(VENV)/.llama-$(LLAMA_KEY)
 
-.PHONY: install demo test test-slow bench docs lint clean doctor llama llama-wheel print-wheelhouse bench-builds browser
+.PHONY: install demo test test-slow bench docs lint clean doctor llama llama-wheel print-wheelhouse bench-builds browser review-env test-review
 
 install: $(VENV)/.installed
 
@@ -86,6 +86,20 @@ browser:
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+# `agentlab review` against a real Label Studio server. label-studio pins Django, openai<2 and pyarrow<25, so it
+# gets its own virtualenv; tests/helpers/label_studio.py finds the server there.
+LS_VENV ?= .venv-ls
+review-env: $(LS_VENV)/.installed
+
+$(LS_VENV)/.installed:
+	$(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LS_VENV)/bin/python -m pip install -q 'label-studio>=1.23,<2'
+	touch $@
+
+test-review: install review-env
+	$(PY) -m pytest -q -m label_studio tests/review
 
 bench: install
 	$(PY) benchmarks/label_models.py

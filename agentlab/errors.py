@@ -74,3 +74,11 @@ class ParseError(AgentlabError):
 
 class TrainingError(AgentlabError):
     """A student could not be trained or loaded."""
+
+
+class RemoteError(AgentlabError):
+    """A remote service we publish to or review in (the Hugging Face Hub, a Label Studio server) failed a request."""
+
+    def __init__(self, message: str, status: int | None = None):
+        self.status = status
+        super().__init__(message)

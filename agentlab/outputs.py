@@ -94,17 +94,18 @@ def write_outputs(ctx, recipe, task, rows: list[dict[str, Any]], timings: dict[s
     run = ctx.run_dir
     if streamed is None:
         run.write_jsonl("data.jsonl", rows)
-        if recipe.output.hf_dataset:
-            _write_dataset(run, rows)
-    elif recipe.output.hf_dataset:
+        ds = _write_dataset(run, rows) if recipe.output.hf_dataset else None
+    else:
         from agentlab.stream.outputs import dataset_from_jsonl
 
-        dataset_from_jsonl(run, streamed.path)
+        ds = dataset_from_jsonl(run, streamed.path) if recipe.output.hf_dataset else None
     manifest = build_manifest(ctx, recipe, task, rows, timings)
     if streamed is not None:
         manifest["counts"].update(rows=streamed.rows, failed_rows=streamed.failed_rows)
         manifest["streaming"] = {"chunks": streamed.chunks, "resumed_at_row": streamed.resumed}
     run.write_json("manifest.json", manifest)
+    if ds is not None:
+        _write_card(run, manifest, ds)
     from agentlab.eval.report import render_report
 
     report_md = render_report(manifest, recipe, ctx, rows)
@@ -122,7 +123,16 @@ def _write_html(run, report_md: str, recipe, ctx) -> None:
         log.warning("could not write report.html", exc_info=True)
 
 
-def _write_dataset(run, rows: list[dict[str, Any]]) -> None:
+def _write_card(run, manifest: dict[str, Any], ds) -> None:
+    """dataset/README.md: the dataset card (Hugging Face metadata + how the data was made)."""
+    from agentlab.hub.card import feature_types, local_student, render_dataset_card
+
+    card = render_dataset_card(manifest, feature_types(ds.features), len(ds), local_dir=run.path("dataset"),
+                               student=local_student(manifest))
+    run.path("dataset/README.md").write_text(card, encoding="utf-8")
+
+
+def _write_dataset(run, rows: list[dict[str, Any]]):
     import datasets
 
     datasets.disable_progress_bars()
@@ -132,6 +142,7 @@ def _write_dataset(run, rows: list[dict[str, Any]]) -> None:
         log.info("dataset/: mixed column types, storing nested values as JSON strings")
         ds = datasets.Dataset.from_list([{k: _flat(v) for k, v in r.items()} for r in rows])
     ds.save_to_disk(str(run.path("dataset")))
+    return ds
 
 
 def _flat(v: Any) -> Any:

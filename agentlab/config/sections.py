@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agentlab.config import StrictModel
 
@@ -28,6 +28,31 @@ class SourceConfig(StrictModel):
     limit: int | None = Field(None, ge=1, description="Use only the first N rows (after shuffling, if set).")
     shuffle: bool = Field(False, description="Shuffle rows with `seed` before `limit`.")
     seed: int = Field(0, description="Seed for shuffling and sampling.")
+    license: str | None = Field(
+        None, description="The source data's license as a Hugging Face license id (e.g. `cc-by-4.0`, `apache-2.0`, "
+        "`other`); written to the dataset card's `license:`. Default: not stated.")
+    language: str | list[str] | None = Field(
+        None, description="The source text's language(s), ISO 639 codes (e.g. `en` or `[en, de]`); written to the "
+        "dataset card's `language:`. Default: not stated.")
+
+    @field_validator("license")
+    @classmethod
+    def _license(cls, v: str | None) -> str | None:
+        from agentlab.hub.metadata import license_problem
+
+        if v is not None and (problem := license_problem(v)):
+            raise ValueError(problem)
+        return v
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, v: str | list[str] | None) -> str | list[str] | None:
+        from agentlab.hub.metadata import language_problem
+
+        for code in [v] if isinstance(v, str) else v or []:
+            if problem := language_problem(code):
+                raise ValueError(problem)
+        return v
 
 
 class OutputConfig(StrictModel):

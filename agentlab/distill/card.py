@@ -95,6 +95,15 @@ def _metrics_table(evaluation: dict[str, Any]) -> list[str]:
     return out
 
 
+def _dataset_link(prov: dict[str, Any]) -> str:
+    """Where the labels it was trained on are published: the Hub dataset, else the run's dataset card."""
+    if prov.get("dataset_repo"):
+        return f"- Dataset: [{prov['dataset_repo']}](https://huggingface.co/datasets/{prov['dataset_repo']}) (its card says how the labels were made)."
+    if prov.get("run_dir"):
+        return f"- Dataset card: `{Path(prov['run_dir']) / 'dataset' / 'README.md'}` (how the labels were made)."
+    return "- Dataset: the rows given to `agentlab train`."
+
+
 def render_card(out_dir: Path, meta: dict[str, Any]) -> str:
     """The model card markdown for a student folder's metadata."""
     prov = meta.get("provenance") or {}
@@ -108,7 +117,7 @@ def render_card(out_dir: Path, meta: dict[str, Any]) -> str:
     lines = [
         "---", f"base_model: {meta.get('hub_id') or meta.get('base')}", "library_name: " +
         ("sentence-transformers" if meta.get("type") == "retriever" else "peft" if peft != "none" else "transformers"),
-        "tags: [agentlab, distillation]", "---", "",
+        "tags: [agentlab, distillation]", *([f"datasets: [{prov['dataset_repo']}]"] if prov.get("dataset_repo") else []), "---", "",
         f"# agentlab {meta.get('type')} student", "",
         f"A small model distilled by agentlab from LLM-made labels. Weights: {weights}.", "",
         "## Base model",
@@ -116,6 +125,7 @@ def render_card(out_dir: Path, meta: dict[str, Any]) -> str:
         "## Data provenance",
         f"- Run: `{prov.get('run_dir', 'n/a')}`; recipe hash `{prov.get('recipe_hash', 'n/a')}`.",
         f"- Labels: {prov.get('label_source', 'the rows given to `train` (label / label_probs)')}.",
+        _dataset_link(prov),
         (f"- Training rows: {meta.get('train', {}).get('examples', 'n/a')}; "
          f"targets: {'soft (label_probs)' if meta.get('soft_labels', True) else 'hard (argmax label)'}. "
          "Gold labels were not used for training."),
