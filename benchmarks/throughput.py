@@ -146,6 +146,45 @@ def agentlab(url: str, n: int, in_flight: int, cache_path: Path | None, offset: 
     return n / dt, 1000 * cpu / n
 
 
+def end_to_end(url: str, n: int, in_flight: int, workdir: Path, offset: int, cli: bool = False) -> tuple[float, float]:
+    """(rows/s, CPU ms per row) of a whole `agentlab generate` run on `n` new rows: read the source, render,
+    call (SQLite cache on), parse, write data.jsonl chunk by chunk, dataset/, manifest and report.
+
+    In-process by default (`run_recipe`, imports already paid); with `cli`, the `agentlab` command as a
+    child process, interpreter start and imports included.
+    """
+    import yaml
+
+    rows = workdir / f"rows{offset}.jsonl"
+    rows.write_text("".join(json.dumps({"text": f"review #{offset + i}: it was great."}) + "\n" for i in range(n)))
+    (workdir / "p.jinja").write_text("Is this review positive or negative? {{ text }}")
+    recipe = {"name": "e2e", "source": {"path": rows.name},
+              "models": {"m": {"backend": "openai", "base_url": url, "model": "bench", "api_key": "x",
+                               "max_in_flight": in_flight}},
+              "task": {"type": "generate", "prompt": "p.jinja", "model": "m", "max_tokens": 4}}
+    path = workdir / f"r{offset}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = workdir / f"out{offset}"
+    if cli:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "agentlab", "generate", str(path), "-q", "-o", str(out)],
+                              capture_output=True, text=True, check=False)
+        dt = time.perf_counter() - t0
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        cpu = float("nan")
+    else:
+        from agentlab.recipe import load_recipe
+        from agentlab.runner import run_recipe
+
+        rec = load_recipe(str(path))
+        t0, c0 = time.perf_counter(), time.process_time()
+        run_recipe(rec, out=str(out), quiet=True)
+        dt, cpu = time.perf_counter() - t0, 1000 * (time.process_time() - c0) / n
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["rows"] == n and manifest["counts"]["failed_rows"] == 0, manifest["counts"]
+    return n / dt, cpu
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
@@ -154,6 +193,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0, help="rough seconds per measurement")
     ap.add_argument("--repeat", type=int, default=1, help="measure each client this many times, interleaved; keep the best")
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--rows-cap", type=float, default=600.0, help="rows per measurement = min(ideal, this) x seconds")
+    ap.add_argument("--cli", action="store_true", help="also time the `agentlab generate` command as a child process")
     args = ap.parse_args()
     if args.serve:
         asyncio.run(_serve(args.serve, args.latency))
@@ -164,13 +205,16 @@ def main() -> None:
         seq = sequential(url, max(5, int(args.seconds / args.latency)))
         for level in [int(x) for x in args.levels.split(",")]:
             ideal = level / args.latency
-            n = max(10, int(min(ideal, 200) * args.seconds))  # the client CPU caps at ~200 rows/s here
+            n = max(10, int(min(ideal, args.rows_cap) * args.seconds))  # the client CPU is the ceiling on 2 cores
             row: dict = {"in_flight": level, "rows": n, "ideal": ideal, "sequential": seq}
             for _ in range(args.repeat):  # interleaved, so a busy moment on a shared machine hits every client
                 with tempfile.TemporaryDirectory() as tmp:
                     runs = {"plain_asyncio": plain_asyncio(url, n, level),
                             "agentlab_nocache": agentlab(url, n, level, None, 0),
-                            "agentlab_sqlite": agentlab(url, n, level, Path(tmp) / "cache.sqlite", 10**6)}
+                            "agentlab_sqlite": agentlab(url, n, level, Path(tmp) / "cache.sqlite", 10**6),
+                            "agentlab_e2e": end_to_end(url, n, level, Path(tmp), 2 * 10**6)}
+                    if args.cli:
+                        runs["agentlab_cli"] = end_to_end(url, n, level, Path(tmp), 3 * 10**6, cli=True)
                 for k, (rate, cpu) in runs.items():  # keep the best of the repeats
                     row[k] = max(row.get(k, 0.0), rate)
                     row[k + "_cpu_ms"] = min(row.get(k + "_cpu_ms", float("inf")), cpu)
@@ -180,23 +224,26 @@ def main() -> None:
         proc.terminate()
         proc.wait(5)
     print("\nclient CPU per row (ms; all threads of the client process, so load on the machine matters less):")
-    print(f"{'in flight':>9} {'plain asyncio':>13} {'agentlab nocache':>16} {'agentlab sqlite':>15}")
+    print(f"{'in flight':>9} {'plain asyncio':>13} {'agentlab nocache':>16} {'agentlab sqlite':>15} {'generate e2e':>12}")
     for row in rows:
         print(f"{row['in_flight']:>9} {row['plain_asyncio_cpu_ms']:>13.2f} {row['agentlab_nocache_cpu_ms']:>16.2f} "
-              f"{row['agentlab_sqlite_cpu_ms']:>15.2f}")
+              f"{row['agentlab_sqlite_cpu_ms']:>15.2f} {row['agentlab_e2e_cpu_ms']:>12.2f}")
     print(f"\nload average now: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
 
 def print_row(row: dict, header: bool) -> None:
+    cli = "agentlab_cli" in row
     if header:
         print(f"{'in flight':>9} {'rows':>5} {'ideal':>7} {'plain asyncio':>13} {'sequential':>10} "
-              f"{'agentlab nocache':>16} {'agentlab sqlite':>15} {'nocache/plain':>13} {'sqlite/plain':>12}")
+              f"{'agentlab nocache':>16} {'agentlab sqlite':>15} {'generate e2e':>12} {'nocache/plain':>13} "
+              f"{'sqlite/plain':>12} {'e2e/plain':>9}" + (f" {'cli':>7} {'cli/plain':>9}" if cli else ""))
     plain = row["plain_asyncio"]
     print(f"{row['in_flight']:>9} {row['rows']:>5} {row['ideal']:>7.0f} {plain:>13.1f} {row['sequential']:>10.1f} "
-          f"{row['agentlab_nocache']:>16.1f} {row['agentlab_sqlite']:>15.1f} "
-          f"{row['agentlab_nocache'] / plain:>13.2f} {row['agentlab_sqlite'] / plain:>12.2f}", flush=True)
+          f"{row['agentlab_nocache']:>16.1f} {row['agentlab_sqlite']:>15.1f} {row['agentlab_e2e']:>12.1f} "
+          f"{row['agentlab_nocache'] / plain:>13.2f} {row['agentlab_sqlite'] / plain:>12.2f} {row['agentlab_e2e'] / plain:>9.2f}"
+          + (f" {row['agentlab_cli']:>7.1f} {row['agentlab_cli'] / plain:>9.2f}" if cli else ""), flush=True)
 
 
 if __name__ == "__main__":
