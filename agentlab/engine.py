@@ -33,6 +33,8 @@ class ModelStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    #: what the answers served from the cache cost when they were made (so a resumed run can count its spend)
+    cached_cost_usd: float = 0.0
 
 
 @dataclass
@@ -57,7 +59,6 @@ class RunContext:
     seed: int = 0
     recipe: Any = None
     stats: dict[str, ModelStats] = field(default_factory=dict)
-    budget_usd: float | None = None
     run_dir: Any = None
     gold: list[Any] | None = None
     executor: Any = None  # an agentlab.executors.Executor; None = local (this process)
@@ -140,6 +141,7 @@ class RunContext:
         bar = self.progress.task(f"{desc} [{name}]", total=len(requests))
         n_cached = sum(1 for r in results if r is not None and r.cached)
         stats.cache_hits += n_cached
+        stats.cached_cost_usd += sum(hits[k].get("cost_usd") or 0.0 for k in set(keys) if k in hits)
         bar.advance(len(requests) - sum(len(v) for v in todo.values()), cached=n_cached,
                     failed=sum(1 for r in results if r is not None and not r.cached))
         order = list(todo)

@@ -40,6 +40,22 @@ class ConfigError(AgentlabError):
     exit_code = 2
 
 
+class DataError(AgentlabError):
+    """An input file (source rows, seed file, template) cannot be used as it is.
+
+    Names the file, where in it (line, column) when known, the recipe field that named it, and the fix.
+    """
+
+    exit_code = 2
+
+    def __init__(self, file: object, message: str, *, line: int | None = None, column: int | None = None,
+                 field: str | None = None, fix: str | None = None):
+        self.file, self.line, self.column, self.field, self.fix = str(file), line, column, field, fix
+        where = self.file + (f" ({field})" if field else "")
+        where += (f", line {line}" if line is not None else "") + (f", column {column}" if column is not None else "")
+        super().__init__(f"{where}: {message}" + (f". Fix: {fix}" if fix else ""))
+
+
 class BackendError(AgentlabError):
     """A backend could not be built or used at all (missing package, no GPU, bad model path)."""
 

@@ -64,8 +64,14 @@ def build_manifest(ctx, recipe, task, rows: list[dict[str, Any]], timings: dict[
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "metrics": ctx.metrics,
         "artifacts": ctx.artifacts,
-        "caveats": ctx.caveats,
+        "caveats": run_caveats(ctx, task),
     }
+
+
+def run_caveats(ctx, task) -> list[str]:
+    """The task's standing caveat (`Task.caveat`) first, then those the run added, each once."""
+    found = [getattr(task, "caveat", None), *ctx.caveats]
+    return list(dict.fromkeys(c for c in found if c))
 
 
 _SECRET_KEYS = ("api_key", "apikey", "token", "password", "secret")

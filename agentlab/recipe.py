@@ -22,7 +22,7 @@ from agentlab.config.sections import (
     OutputConfig,
     SourceConfig,
 )
-from agentlab.errors import RecipeError, RecipeErrors
+from agentlab.errors import ConfigError, RecipeError, RecipeErrors
 from agentlab.registry import UnknownKey
 
 DEFAULT_MODEL = "default"
@@ -119,11 +119,28 @@ def load_recipe(path: str | Path) -> Recipe:
     p = Path(path)
     if not p.is_file():
         raise RecipeErrors([RecipeError("", f"recipe file {str(p)!r} not found", fix="check the path")])
+    return parse_recipe(read_yaml(p), p)
+
+
+def read_yaml(p: Path) -> Any:
+    """The YAML document in `p`; bad bytes or syntax are a RecipeErrors naming the line and column."""
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise RecipeErrors([RecipeError("", f"{p}, line {line}: not UTF-8 text (byte {exc.object[exc.start]:#04x})",
+                                        fix="save the recipe as UTF-8")]) from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RecipeErrors([RecipeError("", f"not valid YAML: {exc}", fix="fix the YAML syntax")]) from None
-    return parse_recipe(raw, p)
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(p)
+        what = " ".join(x for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x) or str(exc)
+        raise RecipeErrors([RecipeError("", f"{where}: not valid YAML ({what})",
+                                        fix="fix the YAML syntax there (indentation, a missing ':' or quote)")]) from None
+    if raw is None:
+        raise RecipeErrors([RecipeError("", f"{p} is empty", fix="start with `name:`, `source:` and `task:` (see recipes/quickstart.yaml)")])
+    return raw
 
 
 def parse_recipe(raw: Any, path: Path | None = None) -> Recipe:
@@ -160,10 +177,8 @@ def _validate_models(recipe: Recipe, errors: list[RecipeError]) -> dict[str, Any
             errors.append(RecipeError(f"models.{name}", "must be a mapping", cfg, "e.g. `{backend: embedded}`"))
             continue
         backend = cfg.get("backend", "embedded")
-        try:
-            cls = BACKENDS.get(backend)
-        except UnknownKey as e:
-            errors.append(RecipeError(f"models.{name}.backend", str(e), fix=f"use one of: {', '.join(e.known)}"))
+        cls = _lookup(BACKENDS, backend, f"models.{name}.backend", errors)
+        if cls is None:
             continue
         try:
             out[name] = validate_model(cls.config_cls, {**cfg, "backend": backend}, f"models.{name}")
@@ -172,17 +187,28 @@ def _validate_models(recipe: Recipe, errors: list[RecipeError]) -> dict[str, Any
     return out
 
 
+def _lookup(registry: Any, name: Any, path: str, errors: list[RecipeError]) -> Any:
+    """The registry entry `name` names, or None with an error appended (a non-string name included)."""
+    if not isinstance(name, str):
+        errors.append(RecipeError(path, f"must be a name, not a {type(name).__name__}", name,
+                                  f"write one of: {', '.join(registry.names())}"))
+        return None
+    try:
+        return registry.get(name)
+    except UnknownKey as e:
+        errors.append(RecipeError(path, str(e), fix=f"use one of: {', '.join(e.known)}"))
+        return None
+
+
 def _validate_task(recipe: Recipe, errors: list[RecipeError]) -> Any:
     from agentlab.tasks.base import TASKS
 
     kind = recipe.task.get("type")
-    if not kind:
+    if kind is None or kind == "":
         errors.append(RecipeError("task.type", "is missing", fix=f"add `type:` with one of: {', '.join(TASKS.names())}"))
         return None
-    try:
-        cls = TASKS.get(kind)
-    except UnknownKey as e:
-        errors.append(RecipeError("task.type", str(e), fix=f"use one of: {', '.join(e.known)}"))
+    cls = _lookup(TASKS, kind, "task.type", errors)
+    if cls is None:
         return None
     try:
         config = validate_model(cls.config_cls, recipe.task, "task")
@@ -202,10 +228,8 @@ def _validate_nested(config: Any, errors: list[RecipeError]) -> None:
             if not isinstance(item, dict) or "type" not in item:
                 errors.append(RecipeError(f"{path}.type", "is missing", fix=f"add `type:` with one of: {', '.join(registry.names())}"))
                 continue
-            try:
-                cls = registry.get(item["type"])
-            except UnknownKey as e:
-                errors.append(RecipeError(f"{path}.type", str(e), fix=f"use one of: {', '.join(e.known)}"))
+            cls = _lookup(registry, item["type"], f"{path}.type", errors)
+            if cls is None:
                 continue
             try:
                 out.append(validate_model(cls.config_cls, item, path))
@@ -250,6 +274,8 @@ def _check_sections(recipe: Recipe, errors: list[RecipeError]) -> None:
 
 
 def _check_files(recipe: Recipe, errors: list[RecipeError]) -> None:
+    from agentlab.prompts import load_prompt
+
     src = recipe.resolve(recipe.source.path)
     if not src.exists():
         errors.append(RecipeError("source.path", "file or folder not found", recipe.source.path, "check the path (relative to the current directory or the recipe)"))
@@ -259,6 +285,17 @@ def _check_files(recipe: Recipe, errors: list[RecipeError]) -> None:
             errors.append(RecipeError(f"eval.{field}", "file not found", value, "check the path (relative to the current directory or the recipe)"))
     if recipe._task_config is None:
         return
-    for path, tpl in recipe._task_config.template_refs():
+    seed = getattr(recipe._task_config, "seed", None)
+    if isinstance(seed, SourceConfig) and not recipe.resolve(seed.path).exists():
+        errors.append(RecipeError("task.seed.path", "file or folder not found", seed.path, "check the path (relative to the current directory or the recipe)"))
+    refs = list(recipe._task_config.template_refs())
+    if recipe.escalate is not None and recipe.escalate.prompt:
+        refs.append(("escalate.prompt", recipe.escalate.prompt))
+    for path, tpl in refs:
         if not recipe.resolve(tpl).is_file():
             errors.append(RecipeError(path, "template not found", tpl, "give a path under prompts/ or next to the recipe"))
+            continue
+        try:  # a syntax error is found now, by `validate` too, not after the run started
+            load_prompt(recipe.resolve(tpl))
+        except ConfigError as e:
+            errors.append(RecipeError(path, str(e)))

@@ -9,6 +9,7 @@ from typing import Any
 
 from agentlab.engine import RunContext, close_backends
 from agentlab.errors import ConfigError
+from agentlab.preflight import preflight
 from agentlab.progress import Progress
 from agentlab.recipe import Recipe
 from agentlab.sources import load_rows
@@ -52,15 +53,14 @@ def run_recipe(recipe: Recipe, out: str | None = None, limit: int | None = None,
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     rows = load_rows(recipe.source, recipe.resolve(recipe.source.path), limit)
-    if not rows:
-        raise ConfigError(f"source {recipe.source.path!r} has no rows")
     timings["load"] = time.perf_counter() - t0
     gold = _split_gold(recipe, rows)
+    ctx = RunContext(model_configs=recipe.model_configs, cache=CallCache(None), fresh=fresh, seed=recipe.seed, recipe=recipe)
+    preflight(recipe, task, ctx, rows)  # everything that can fail on the inputs fails here, before anything is written
     run = RunDir(run_dir_for(recipe, out))
     handler = _setup_logging(run, quiet)
     cache = _cache_for(recipe, run)
-    ctx = RunContext(model_configs=recipe.model_configs, cache=cache, fresh=fresh, seed=recipe.seed, recipe=recipe)
-    ctx.run_dir, ctx.gold, ctx.executor = run, gold, runner
+    ctx.cache, ctx.run_dir, ctx.gold, ctx.executor = cache, run, gold, runner
     log.info("run %s: %d rows -> %s", recipe.name, len(rows), run.root)
     try:
         with Progress(quiet=quiet) as progress:
@@ -117,5 +117,6 @@ def _split_gold(recipe: Recipe, rows: list[dict[str, Any]]) -> list[Any] | None:
     if field not in rows[0]:
         from agentlab.errors import RecipeError, RecipeErrors
 
-        raise RecipeErrors([RecipeError("eval.gold", "column not in the source", field, f"use one of: {', '.join(sorted(rows[0]))}")])
+        raise RecipeErrors([RecipeError("eval.gold", f"column not in {Path(recipe.source.path).name}", field,
+                                        f"use one of: {', '.join(sorted(rows[0]))}")])
     return [r.pop(field) for r in rows]

@@ -8,7 +8,10 @@ to ``on_result`` on the caller's thread as soon as it arrives, so the engine cac
 
 Structured output: ``json_schema`` response_format where the server accepts it, else
 ``json_object`` with the schema (llama.cpp's server), else the schema in the prompt. With
-``structured: auto`` a refusal is detected once per server and remembered for the process.
+``structured: auto`` the backend learns the mode once per (server, model) -- a backend instance
+talks to one model on one server -- and only from an answer that says the response_format is
+unsupported (see :func:`is_refusal`); a server fault, a timeout or a dropped connection never
+downgrades it.
 """
 
 from __future__ import annotations
@@ -37,15 +40,15 @@ from agentlab.backends.base import (
     ChatResult,
     OnResult,
 )
-from agentlab.errors import BackendUnavailable
+from agentlab.errors import BackendUnavailable, RateLimitError, TransportError
 
 log = logging.getLogger("agentlab")
 OPENAI_URL = "https://api.openai.com/v1"
 UNSEEN_LOGPROB = -30.0  # an option none of whose prefixes is among the top tokens
 FALLBACK = {"json_schema": "json_object", "json_object": "prompt"}
-_SERVER_MODES: dict[str, str] = {}  # server -> structured mode it accepted, learned once per process
 _RETRY_STATUS = {408, 409, 425, 429}
-_REFUSAL_STATUS = {400, 404, 415, 422, 500, 501}
+_UNSUPPORTED_STATUS = {400, 404, 415, 422, 501}  # "your request asks for something I do not do"
+_FEATURE_WORDS = ("response_format", "json_schema", "json_object", "structured output")
 
 
 class OpenAIConfig(BackendConfig):
@@ -148,11 +151,21 @@ def _status(exc: Exception) -> int | None:
 
 
 def is_refusal(exc: Exception) -> bool:
-    """True when a server rejected the response_format itself (so a simpler one may work)."""
-    if _status(exc) not in _REFUSAL_STATUS:
-        return False
+    """True when the answer says the response_format itself is unsupported (so a simpler one may work).
+
+    That is a 4xx/501 whose message names the feature (OpenAI: 400 "'response_format' of type 'json_schema'
+    is not supported with this model"; vLLM, Ollama: 400/422). A 5xx is a server fault and never counts,
+    with one exception: llama-cpp-python's server answers a request body it cannot validate with HTTP 500,
+    so a 500 that is a validation error on ``response_format`` says "unsupported" too. Timeouts and
+    dropped connections carry no status and never count.
+    """
+    status = _status(exc)
     text = f"{getattr(exc, 'message', '')} {getattr(exc, 'body', '')}".lower()
-    return any(w in text for w in ("response_format", "json_schema", "json_object", "schema"))
+    if not any(w in text for w in _FEATURE_WORDS):
+        return False
+    if status in _UNSUPPORTED_STATUS:
+        return True
+    return status == 500 and "validation error" in text and "response_format" in text
 
 
 def is_transient(exc: Exception) -> bool:
@@ -163,6 +176,20 @@ def is_transient(exc: Exception) -> bool:
         return True  # APITimeoutError is an APIConnectionError; JSONDecodeError is a ValueError
     status = _status(exc)
     return status is not None and (status in _RETRY_STATUS or status >= 500)
+
+
+def transport_error(exc: Exception) -> TransportError | None:
+    """The typed form of a failed attempt that is worth retrying, or None when retrying cannot help.
+
+    A 429 becomes :class:`RateLimitError`; other transient failures :class:`TransportError`; both carry
+    the server's ``Retry-After`` (seconds) when it sent one.
+    """
+    if not is_transient(exc):
+        return None
+    status, after = _status(exc), retry_after_of(exc)
+    if status == 429:
+        return RateLimitError(_short(exc), retry_after=after)
+    return TransportError(_short(exc), status=status, retry_after=after)
 
 
 class _BadResponse(Exception):
@@ -196,6 +223,9 @@ class OpenAIBackend(Backend):
         self._client: Any = None
         self._cooldown_until = 0.0
         self._shared: dict[str, Any] = {}  # token buckets shared with other workers (ray executor)
+        # structured: auto -- the mode this model on this server accepted, and whether the first call probed it
+        self._mode: str | None = None
+        self._probed = False
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
@@ -277,11 +307,14 @@ class OpenAIBackend(Backend):
     async def _structured(self, req: ChatRequest) -> ChatResult:
         if self.config.structured != "auto":
             return await self._try_modes(req, self.config.structured, learn=False)
-        if self.server not in _SERVER_MODES:
-            async with self._probe:  # the first structured call finds what the server accepts; the rest wait
-                if self.server not in _SERVER_MODES:
-                    return await self._try_modes(req, "json_schema", learn=True)
-        return await self._try_modes(req, _SERVER_MODES[self.server], learn=True)
+        if not self._probed:
+            async with self._probe:  # the first structured call finds what the model accepts; the rest wait
+                if not self._probed:
+                    try:
+                        return await self._try_modes(req, "json_schema", learn=True)
+                    finally:  # whatever the probe learned (maybe nothing: a server fault), the rest go concurrently
+                        self._probed = True
+        return await self._try_modes(req, self._mode or "json_schema", learn=True)
 
     async def _try_modes(self, req: ChatRequest, mode: str, learn: bool) -> ChatResult:
         attempts = 0
@@ -289,13 +322,25 @@ class OpenAIBackend(Backend):
             resp, n, exc = await self._request(self._params(req, mode), refusable=mode != "prompt")
             attempts += n
             if exc is not None and learn and mode in FALLBACK and is_refusal(exc):
-                log.warning("%s refused response_format %s (%s); using %s from now on",
-                            self.server, mode, _short(exc), FALLBACK[mode])
-                mode = _SERVER_MODES[self.server] = FALLBACK[mode]
+                log.warning("%s refused response_format %s for model %s (%s); using %s from now on",
+                            self.server, mode, self.config.model, self._scrub(_short(exc)), FALLBACK[mode])
+                mode = FALLBACK[mode]
+                self._learn(mode)
                 continue
-            if exc is None and learn:
-                _SERVER_MODES[self.server] = mode
+            if exc is None and learn and self._mode is None:
+                self._mode = mode
             return self._finish(req, resp, exc, attempts, structured=mode)
+
+    def _learn(self, mode: str) -> None:
+        """Remember a downgrade; concurrent calls never undo one another's (json_schema > json_object > prompt)."""
+        order = ["json_schema", "json_object", "prompt"]
+        if self._mode is None or order.index(mode) > order.index(self._mode):
+            self._mode = mode
+
+    @property
+    def structured_mode(self) -> str | None:
+        """The structured-output mode learned for this model on this server (None until a structured call)."""
+        return self._mode if self.config.structured == "auto" else self.config.structured
 
     async def _score(self, req: ChatRequest) -> ChatResult:
         """One token with the top-20 log-probs; each option gets the log-prob of its best matching first token."""
@@ -342,15 +387,17 @@ class OpenAIBackend(Backend):
                     self._tpm.give(estimate - resp.usage.total_tokens)
                 return resp, attempts, None
             except Exception as exc:
-                if (refusable and is_refusal(exc)) or not is_transient(exc) or attempts > self.config.max_retries:
+                err = None if refusable and is_refusal(exc) else transport_error(exc)
+                if err is None or attempts > self.config.max_retries:
                     return None, attempts, exc
-                delay = self._delay(exc, attempts)
-                log.debug("attempt %d failed (%s); retrying in %.2fs", attempts, _short(exc), delay)
+                delay = self._delay(err, attempts)
+                log.debug("attempt %d failed (%s: %s); retrying in %.2fs", attempts, type(err).__name__,
+                          self._scrub(str(err)), delay)
                 await asyncio.sleep(delay)
 
-    def _delay(self, exc: Exception, attempts: int) -> float:
+    def _delay(self, err: TransportError, attempts: int) -> float:
         """Backoff with jitter; a server's Retry-After pauses every request to it."""
-        after = retry_after_of(exc)
+        after = err.retry_after
         if after is not None:
             after = min(after, self.config.backoff_max)
             self._cooldown_until = max(self._cooldown_until, time.monotonic() + after)

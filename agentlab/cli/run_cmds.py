@@ -15,7 +15,7 @@ from agentlab.cli import handle_errors, main
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N rows.")
 @click.option("--fresh", is_flag=True, help="Ignore the call cache (answers are still cached for next time).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars; logs still go to run.log.")
-@click.option("--executor", type=click.Choice(["local", "ray"]), help="Override the recipe's executor.")
+@click.option("--executor", help="Override the recipe's executor: local, ray, or one a plugin registers.")
 @click.option("--address", help="Ray cluster address (with --executor ray): auto, ray://head:10001 or host:port.")
 @click.option("--replicas", type=click.IntRange(min=1), help="Ray actors, one backend each (overrides executor.replicas).")
 @click.option("--max-cost-usd", type=click.FloatRange(min=0), help="Refuse to start when `agentlab plan` estimates more than this (USD).")

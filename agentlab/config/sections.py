@@ -10,6 +10,16 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from agentlab.config import StrictModel
+from agentlab.registry import Registry, UnknownKey
+
+
+def registered(registry: Registry, name: str) -> str:
+    """`name` if `registry` knows it (built-ins and entry-point plugins), else a ValueError with "did you mean"."""
+    try:
+        registry.get(name)
+    except UnknownKey as exc:
+        raise ValueError(str(exc)) from None
+    return name
 
 
 class SourceConfig(StrictModel):
@@ -73,7 +83,8 @@ class OutputConfig(StrictModel):
 class ExecutorConfig(StrictModel):
     """How LLM calls are scheduled."""
 
-    type: Literal["local", "ray"] = Field("local", description="`local` (threads/asyncio in this process) or `ray` (Ray Data actor pool; `pip install 'agentlab[ray]'`).")
+    type: str = Field("local", description="`local` (threads/asyncio in this process), `ray` (Ray Data actor pool; "
+                      "`pip install 'agentlab[ray]'`), or an executor a plugin registers (entry point group `agentlab.executors`).")
     address: str | None = Field(
         None, description="Ray cluster to join: `auto` (the cluster on this node), `ray://head:10001`, or a GCS `host:port`; "
         "default: start a Ray instance for this run (ray executor only).")
@@ -85,6 +96,13 @@ class ExecutorConfig(StrictModel):
     max_restarts: int = Field(3, ge=0, description="Times Ray restarts a lost actor and retries its batch before the batch's rows become errors (ray executor only).")
     runtime_env: dict[str, Any] = Field(
         default_factory=dict, description="Ray runtime environment for the workers, e.g. `{pip: [\"agentlab[vllm]\"]}` (ray executor only).")
+
+    @field_validator("type")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from agentlab.executors import EXECUTORS
+
+        return registered(EXECUTORS, v)
 
     @model_validator(mode="after")
     def _ray_only(self) -> ExecutorConfig:
@@ -138,7 +156,11 @@ class EscalateConfig(StrictModel):
     to: str = Field(description="Model name (under `models:`) to escalate to.")
     when: str = Field("confidence < 0.7", description="`confidence < X`, `disagreement`, or both joined by ` or `.")
     max_rows: int | None = Field(None, ge=1, description="Escalate at most this many rows (lowest confidence first).")
-    max_cost_usd: float | None = Field(None, ge=0, description="Stop escalating once this much was spent.")
+    max_cost_usd: float | None = Field(
+        None, ge=0, description="Stop escalating before the run's escalation spend passes this (USD), counted over the "
+        "run and all its resumes: answers from the call cache count what they cost when made, and the run directory's "
+        "`escalation_spend.json` keeps what was paid (and what was in flight when a run was killed). The first call "
+        "measures the cost per row.")
     prompt: str | None = Field(None, description="Prompt template for the strong model (default: zero-shot label prompt).")
 
 
@@ -146,6 +168,15 @@ class StudentPeftConfig(StrictModel):
     """Parameter-efficient fine-tuning of the student (peft)."""
 
     method: Literal["lora", "prompt_tuning", "none"] = Field(
+    @field_validator("method", "use")
+    @classmethod
+    def _registered(cls, v: str | None, info) -> str | None:
+        from agentlab.labeling.label_model import AGGREGATORS
+
+        if v is None or (v == "all" and info.field_name == "method"):
+            return v
+        return registered(AGGREGATORS, v)
+
         "lora", description="`lora` adapters, `prompt_tuning` (soft prompt; causal student only) or `none` (full fine-tune)."
     )
     r: int = Field(8, ge=1, description="LoRA rank.")

@@ -34,8 +34,9 @@ def render_report(manifest: dict[str, Any], recipe, ctx, rows: list[dict[str, An
                [[n, m["config"].get("backend"), m["llm_calls"], m["cache_hits"], m["repaired"], m["failed"]] for n, m in manifest["models"].items()]),
         "",
     ]
-    if ctx.caveats:
-        out += ["## Caveats", *[f"- {c}" for c in ctx.caveats], ""]
+    caveats = manifest.get("caveats", ctx.caveats)  # the task's own caveat first (outputs.run_caveats)
+    if caveats:
+        out += ["## Caveats", *[f"- {c}" for c in caveats], ""]
     out += ctx.report
     if manifest["metrics"]:
         out += ["## Metrics", "```json", json.dumps(manifest["metrics"], indent=2, default=str)[:20000], "```", ""]

@@ -25,7 +25,8 @@ from agentlab.backends.base import (
     OnResult,
 )
 from agentlab.config.sections import ExecutorConfig
-from agentlab.registry import Registry
+from agentlab.errors import ConfigError
+from agentlab.registry import Registry, UnknownKey
 
 
 class Executor:
@@ -68,5 +69,14 @@ EXECUTORS: Registry[type[Executor]] = Registry("executor", _load_builtins)
 
 
 def make_executor(config: ExecutorConfig) -> Executor:
-    """Build the executor a recipe's ``executor:`` section names (checks optional dependencies now)."""
-    return EXECUTORS.get(config.type)(config)
+    """Build the executor a recipe's ``executor:`` section names (checks optional dependencies now).
+
+    Raises:
+        ConfigError: no executor of that name is registered (a name from ``--executor``; the recipe's is
+            checked when it is validated), with the closest known name.
+    """
+    try:
+        cls = EXECUTORS.get(config.type)
+    except UnknownKey as exc:
+        raise ConfigError(f"--executor: {exc}") from None
+    return cls(config)

@@ -89,6 +89,9 @@ class Labeler:
         """Vote on every row."""
         raise NotImplementedError
 
+    def preflight(self, ctx: RunContext, rows: list[dict[str, Any]]) -> None:
+        """Fail before the run starts on what `label` would fail on (render the first row's prompt). Default: nothing."""
+
     def planned_calls(self, ctx: RunContext, rows: list[dict[str, Any]]) -> list:
         """The LLM calls `label` would make (a list of `agentlab.tasks.base.PlannedCalls`). Default: none."""
         return []

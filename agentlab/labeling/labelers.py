@@ -16,6 +16,7 @@ from pydantic import Field, create_model
 from agentlab.backends.base import ChatRequest
 from agentlab.errors import ConfigError
 from agentlab.labeling.base import ABSTAIN, LABELERS, Labeler, LabelerConfig, Votes
+from agentlab.prompts import row_variables
 
 log = logging.getLogger("agentlab")
 
@@ -68,6 +69,12 @@ class PromptLabeler(Labeler):
             self._by_answer(ctx, rows, build, votes, mode)
         return votes
 
+    def preflight(self, ctx, rows):
+        """Render the first row's messages (reads the template and the seed file); no calls."""
+        cfg = self.config
+        examples = self.task.examples(cfg.examples, ctx.seed + self.index) if cfg.examples else []
+        self._messages(ctx.load_prompt(cfg.prompt), rows[0], examples)
+
     def _mode(self, ctx) -> str:
         if self.config.mode != "auto":
             return self.config.mode
@@ -75,7 +82,7 @@ class PromptLabeler(Labeler):
         return "options" if "options" in caps else "choice" if "json_schema" in caps else "parse"
 
     def _messages(self, prompt, row, examples) -> list[dict[str, Any]]:
-        msgs = prompt.messages(**row, row=row, classes=self.space.as_list(), class_names=self.space.names, examples=examples)
+        msgs = prompt.messages(**row_variables(row, classes=self.space.as_list(), class_names=self.space.names, examples=examples))
         return ([{"role": "system", "content": self.config.system}] if self.config.system else []) + msgs
 
     def planned_calls(self, ctx, rows):

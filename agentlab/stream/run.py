@@ -43,13 +43,16 @@ def _gold_field(recipe: Any, first: dict[str, Any], path: Path) -> str | None:
     return field
 
 
-def _preflight(recipe: Any, task: Any, first: dict[str, Any]) -> None:
-    """Template names and the first row's prompts, checked on a scratch context before the run directory exists."""
+def _preflight(recipe: Any, task: Any, source: ChunkedSource, gold_field: str | None) -> None:
+    """Before the run directory exists: read the whole first chunk (a bad line there fails now; a bad line further
+    on fails when its chunk is read, and the run resumes after the fix), then check column names against the
+    templates and render the first row's prompts, on a scratch context."""
     from agentlab.preflight import preflight
     from agentlab.store import CallCache
 
+    rows = next(source.chunks(recipe.output.chunk_size), [])
     scratch = RunContext(model_configs=recipe.model_configs, cache=CallCache(None), seed=recipe.seed, recipe=recipe)
-    preflight(recipe, task, scratch, [first])
+    preflight(recipe, task, scratch, [{k: v for k, v in r.items() if k != gold_field} for r in rows])
 
 
 def run_streaming(recipe: Any, task: Any, executor: Any, out: str | None = None, limit: int | None = None,
@@ -65,7 +68,7 @@ def run_streaming(recipe: Any, task: Any, executor: Any, out: str | None = None,
     if first is None:
         raise DataError(path, "no rows", field="source.path", fix="point to a file with at least one row")
     gold_field = _gold_field(recipe, first, path)
-    _preflight(recipe, task, {k: v for k, v in first.items() if k != gold_field})
+    _preflight(recipe, task, source, gold_field)
     timings: dict[str, float] = {"load": time.perf_counter() - t0}
     run = RunDir(run_dir_for(recipe, out))
     handler = _setup_logging(run, quiet)

@@ -19,8 +19,8 @@ from typing import Any
 
 from agentlab.config.sections import SourceConfig
 from agentlab.errors import AgentlabError
-from agentlab.filecheck import diagnose, empty_file, jsonl_line, line_encoding_problem
-from agentlab.sources import _check_columns, _read, detect_format
+from agentlab.filecheck import diagnose, jsonl_line, line_encoding_problem, precheck
+from agentlab.sources import _check_columns, _read, detect_format, quiet_datasets
 
 WHOLE = ("json", "wrench")  # formats that are one JSON document: read whole, then chunked
 
@@ -101,7 +101,7 @@ class ChunkedSource:
             for i in range(skip, len(rows) if end is None else min(end, len(rows))):
                 yield i, dict(rows[i])
             return
-        err = empty_file(self.path, "source.path")
+        err = precheck(self.path, self.format, "source.path")
         if err is not None:
             raise err
         checked = False
@@ -179,11 +179,9 @@ def _parquet(path: Path, skip: int) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def _arrow(path: Path, fmt: str, split: str | None, skip: int) -> Iterator[tuple[int, dict[str, Any]]]:
     """CSV/TSV and HF folders via `datasets`: a memory-mapped Arrow table, read a batch at a time."""
-    import datasets
-
     from agentlab.errors import RecipeError, RecipeErrors
 
-    datasets.disable_progress_bars()
+    datasets = quiet_datasets()
     if fmt == "hf":
         ds = datasets.load_from_disk(str(path))
         if isinstance(ds, datasets.DatasetDict):

@@ -100,6 +100,10 @@ class Task:
     #: True for a task that reads the recipe's `distill:` section itself (e.g. queries trains retrievers); the
     #: runner then skips its generic distill stage, which trains on the `label` task's labels
     handles_distill: ClassVar[bool] = False
+    #: template variables the task gives its templates next to the row's columns: name -> what it holds. The
+    #: task's value wins (the column stays reachable as `row.<name>`); a column named so that a template reads
+    #: is rejected before the run (agentlab.preflight)
+    template_names: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: TaskConfig):
         self.config = config
@@ -108,6 +112,10 @@ class Task:
     def check_recipe(cls, recipe: Any) -> list[RecipeError]:
         """Cross-section checks of a validated recipe (e.g. its `distill:` / `eval:` against this task). Default: none."""
         return []
+
+    def preflight(self, ctx: RunContext, rows: list[dict[str, Any]]) -> None:
+        """Fail on what `run` would fail on before any call, with the first rows: render their prompts, read
+        side files (a seed file). Runs before the run directory exists; makes no calls. Default: nothing."""
 
     def run(self, ctx: RunContext, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Return one output row per input row (same order), with the task's columns added."""

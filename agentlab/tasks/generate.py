@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, create_model, field_validator
 
 from agentlab.backends.base import ChatRequest
+from agentlab.prompts import row_variables
 from agentlab.tasks.base import TASKS, LLMTask, TaskConfig
 
 _TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list[str]}
@@ -52,6 +53,7 @@ class GenerateTask(LLMTask):
     """The generic task: one templated call per row."""
 
     config_cls = GenerateConfig
+    template_names: ClassVar[dict[str, str]] = {"row": "the whole row"}
 
     def __init__(self, config: GenerateConfig):
         super().__init__(config)
@@ -62,8 +64,12 @@ class GenerateTask(LLMTask):
         self._prompt = ctx.load_prompt(self.config.prompt)
         self._seed = self.config.seed if self.config.seed is not None else ctx.seed
 
+    def preflight(self, ctx, rows):
+        self.prepare(ctx)
+        self.build(rows[0])
+
     def build(self, row: dict[str, Any]) -> ChatRequest:
-        messages = self._prompt.messages(**row, row=row)
+        messages = self._prompt.messages(**row_variables(row))
         if self.config.system:
             messages = [{"role": "system", "content": self.config.system}, *messages]
         return ChatRequest(messages=messages, max_tokens=self.config.max_tokens,

@@ -55,6 +55,9 @@ class LabelTask(Task):
     """Weak labels with an honest estimate of how good they are."""
 
     config_cls = LabelConfig
+    template_names: ClassVar[dict[str, str]] = {
+        "row": "the whole row", "classes": "the class list [{name, description}]", "class_names": "the class names",
+        "examples": "the few-shot examples from task.seed"}
 
     def __init__(self, config: LabelConfig):
         super().__init__(config)
@@ -72,14 +75,35 @@ class LabelTask(Task):
         if self.config.seed is None:
             raise ConfigError("a prompt labeler asks for `examples` but the task has no `seed:` file of labeled rows")
         if self._seed_rows is None:
-            from agentlab.sources import load_rows
-
-            cfg = self.config.seed
-            rows = load_rows(SourceConfig(**cfg.model_dump(exclude={"label_field"})), self._recipe.resolve(cfg.path))
-            self._seed_rows = [r for r in rows if self.space.index(r.get(cfg.label_field)) != ABSTAIN]
+            self._seed_rows = self._load_seed()
         lf = self.config.seed.label_field
         picked = stratified_sample(self._seed_rows, k, lambda r: self.space.index(r[lf]), seed)
         return [{"text": r["text"], "label": self.space.names[self.space.index(r[lf])]} for r in picked]
+
+    def _load_seed(self) -> list[dict[str, Any]]:
+        """The seed file's rows whose label is one of the classes; a missing column or no usable row is an error."""
+        from agentlab.errors import DataError, RecipeError, RecipeErrors
+        from agentlab.sources import load_rows
+
+        cfg = self.config.seed
+        path = self._recipe.resolve(cfg.path)
+        rows = load_rows(SourceConfig(**cfg.model_dump(exclude={"label_field"})), path, where="task.seed")
+        for field, col in (("label_field", cfg.label_field), ("text_field", "text")):
+            if col not in rows[0]:
+                raise RecipeErrors([RecipeError(f"task.seed.{field}", f"column not in {path.name}", col,
+                                                f"use one of: {', '.join(sorted(map(str, rows[0])))}")])
+        usable = [r for r in rows if self.space.index(r.get(cfg.label_field)) != ABSTAIN]
+        if not usable:
+            seen = sorted({str(r.get(cfg.label_field)) for r in rows})[:5]
+            raise DataError(path, f"no row's {cfg.label_field!r} is one of the classes (seen: {', '.join(seen)})",
+                            field="task.seed.label_field", fix=f"label seed rows with {', '.join(self.space.names)} or their index")
+        return usable
+
+    def preflight(self, ctx, rows):
+        """Every labeler's preflight (prompt labelers render the first row and read the seed file)."""
+        self._recipe = ctx.recipe
+        for lab in self.labelers:
+            lab.preflight(ctx, rows)
 
     # -- run ------------------------------------------------------------------------------
     def run(self, ctx, rows):

@@ -164,21 +164,94 @@ def test_requests_per_minute_limit(fault_server):
 
 
 # -- structured output -----------------------------------------------------------------------------------------
-def test_json_schema_refusal_is_detected_once_per_server(fault_server):
-    fault_server.reject_json_schema = True
+@pytest.mark.parametrize("status", [500, 400])  # llama.cpp's server (validation error as 500), OpenAI (400)
+def test_structured_fallback_is_learned_per_model(fault_server, run_context, status):
+    """Two models on one server: the one that refuses json_schema falls back once; the other keeps json_schema."""
+    fault_server.reject_json_schema, fault_server.schema_refusal_status = {"old"}, status
+    ctx = run_context({"old": cfg(fault_server.url, model="old"), "new": cfg(fault_server.url, model="new")})
+    rows = [req(f"row {i}") for i in range(8)]
+    old = ctx.complete("old", rows, schema=Sentiment)
+    new = ctx.complete("new", rows, schema=Sentiment)
+    assert all(isinstance(a.value, Sentiment) for a in old + new), [a.error for a in old + new]
+    refusals = [c for c in fault_server.calls if c.step == "refuse_schema"]
+    assert len(refusals) == 1 and refusals[0].body["model"] == "old"  # learned once, from the refusal
+    assert {a.result.structured for a in old} == {"json_object"}
+    assert {a.result.structured for a in new} == {"json_schema"}  # the other model is not downgraded
+    sent = {c.body["model"]: set() for c in fault_server.calls}
+    for c in fault_server.calls:
+        sent[c.body["model"]].add(c.body["response_format"]["type"])
+    assert sent == {"old": {"json_schema", "json_object"}, "new": {"json_schema"}}
+    assert ctx.backend("old").structured_mode == "json_object" and ctx.backend("new").structured_mode == "json_schema"
+
+
+@pytest.mark.parametrize("script", ["500,ok", "500schema,ok", "503,ok", "slow,ok", "drop,ok", "garbage,ok"])
+def test_a_server_fault_never_downgrades_structured_output(fault_server, script):
+    """5xx (even one that mentions json_schema), timeouts and dropped connections are retried, never learned."""
+    fault_server.retry_after, fault_server.slow_s = "0", 1.0
+    b = oa.OpenAIBackend(cfg(fault_server.url, timeout=0.5))
     schema = Sentiment.model_json_schema()
-    b = oa.OpenAIBackend(cfg(fault_server.url))
-    b2 = oa.OpenAIBackend(cfg(fault_server.url, model="other"))
     try:
-        out = b.generate([req(f"{i}", json_schema=schema) for i in range(8)])
-        out2 = b2.generate([req("again", json_schema=schema)])
+        out = b.generate([req(f"first [[faults:{script}]]", json_schema=schema)])
+        out += b.generate([req(f"second [[faults:{script}]]", json_schema=schema), req("third", json_schema=schema)])
     finally:
         b.close()
-        b2.close()
-    assert [c.step for c in fault_server.calls].count("refuse_schema") == 1
-    assert all(r.structured == "json_object" and Sentiment.model_validate_json(r.text) for r in out + out2)
-    sent = [c.body["response_format"] for c in fault_server.calls if c.step == "ok"]
-    assert all(f == {"type": "json_object", "schema": schema} for f in sent)
+    assert all(r.ok and r.structured == "json_schema" for r in out), [(r.error, r.structured) for r in out]
+    assert out[0].attempts == 2 and b.structured_mode == "json_schema"
+    assert {c.body["response_format"]["type"] for c in fault_server.calls} == {"json_schema"}
+
+
+def test_a_server_fault_after_retries_is_an_error_not_a_fallback(fault_server):
+    b = oa.OpenAIBackend(cfg(fault_server.url, max_retries=2))
+    try:
+        [res] = b.generate([req("x [[faults:500schema]]", json_schema=Sentiment.model_json_schema())])
+        [ok] = b.generate([req("y", json_schema=Sentiment.model_json_schema())])
+    finally:
+        b.close()
+    assert res.error and "HTTP 500 after 3 attempt(s)" in res.error and res.structured == "json_schema"
+    assert ok.ok and ok.structured == "json_schema" and b.structured_mode == "json_schema"
+
+
+def _status_error(status: int, message: str):
+    import httpx
+    import openai
+
+    response = httpx.Response(status, request=httpx.Request("POST", "http://127.0.0.1/v1/chat/completions"))
+    return openai.APIStatusError(message, response=response, body={"error": {"message": message}})
+
+
+@pytest.mark.parametrize(("status", "message", "refusal"), [
+    (400, "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.", True),
+    (422, "response_format: extra inputs are not permitted", True),
+    (400, "json_object response format is not supported", True),
+    (501, "structured output not implemented", True),
+    (500, "1 validation error: ('body', 'response_format', 'type') Input should be 'text' or 'json_object'", True),
+    (500, "internal error while compiling the json_schema grammar", False),  # a fault, not an answer
+    (503, "response_format json_schema: overloaded", False),
+    (500, "boom", False),
+    (400, "prompt too long: 9000 tokens; the schema allows 4096", False),  # 'schema' alone is not the feature
+    (401, "Incorrect API key provided", False),
+])
+def test_is_refusal(status, message, refusal):
+    assert oa.is_refusal(_status_error(status, message)) is refusal
+
+
+def test_transport_errors_are_typed_and_carry_retry_after():
+    import httpx
+    import openai
+
+    from agentlab.errors import RateLimitError, TransportError
+
+    def err(status, headers):
+        response = httpx.Response(status, headers=headers, request=httpx.Request("POST", "http://127.0.0.1/v1"))
+        return openai.APIStatusError("x", response=response, body=None)
+
+    limited = oa.transport_error(err(429, {"Retry-After": "3"}))
+    assert isinstance(limited, RateLimitError) and limited.retry_after == 3.0 and limited.status == 429
+    busy = oa.transport_error(err(503, {"retry-after-ms": "250"}))
+    assert type(busy) is TransportError and busy.status == 503 and busy.retry_after == 0.25
+    timeout = oa.transport_error(openai.APITimeoutError(request=httpx.Request("POST", "http://127.0.0.1/v1")))
+    assert type(timeout) is TransportError and timeout.status is None and timeout.retry_after is None
+    assert oa.transport_error(err(400, {})) is None and oa.transport_error(err(401, {})) is None
 
 
 def test_falls_back_to_the_prompt(fault_server):
@@ -314,7 +387,7 @@ def test_llama_server_structured_output_with_detected_fallback(llama_server, run
     assert all(isinstance(a.value, Sentiment) for a in answers), [a.error for a in answers]
     assert {a.result.structured for a in answers} == {"json_object"}  # json_schema was refused (HTTP 500)...
     assert sum(a.result.attempts for a in answers) == len(rows) + 1  # ...once
-    assert oa._SERVER_MODES[llama_server.url] == "json_object"
+    assert ctx.backend("smol").structured_mode == "json_object"
 
 
 def test_llama_server_concurrent_plain_calls(llama_server):

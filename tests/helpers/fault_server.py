@@ -9,6 +9,7 @@ repeats). Steps:
 ``503``      503 with ``Retry-After``
 ``500``      500 with a JSON error body
 ``400``      400 (not retryable)
+``500schema`` 500 whose message mentions json_schema but is a server fault, not a refusal
 ``401``      401 whose message quotes the Authorization header (as some servers do)
 ``slow``     sleeps ``FaultServer.slow_s`` before answering (past the client's timeout)
 ``garbage``  200 with a body that is not JSON
@@ -34,6 +35,7 @@ LLAMA_CPP_REFUSAL = (
     "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
     "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}"
 )
+OPENAI_REFUSAL = "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model."
 
 
 @dataclass
@@ -62,15 +64,18 @@ class FaultServer:
     """Serve scripted answers on a free loopback port in daemon threads.
 
     Args:
-        reject_json_schema: answer 500 to ``response_format: json_schema`` like llama.cpp's server.
+        reject_json_schema: refuse ``response_format: json_schema``: True for every model, or a set of
+            model names (the others accept it).
+        schema_refusal_status: how: 500 with a validation error like llama.cpp's server, or 400 like OpenAI.
         reject_json_object: also answer 400 to ``response_format: json_object``.
         retry_after: the ``Retry-After`` header value sent with 429/503.
         slow_s: how long a ``slow`` step sleeps.
     """
 
-    def __init__(self, reject_json_schema: bool = False, reject_json_object: bool = False,
-                 retry_after: str | None = "1", slow_s: float = 2.0):
+    def __init__(self, reject_json_schema: bool | set[str] = False, reject_json_object: bool = False,
+                 retry_after: str | None = "1", slow_s: float = 2.0, schema_refusal_status: int = 500):
         self.reject_json_schema = reject_json_schema
+        self.schema_refusal_status = schema_refusal_status
         self.reject_json_object = reject_json_object
         self.retry_after = retry_after
         self.slow_s = slow_s
@@ -113,7 +118,8 @@ class FaultServer:
         prompt = last_user_text(body.get("messages") or [])
         kind = (body.get("response_format") or {}).get("type")
         with self._lock:
-            if kind == "json_schema" and self.reject_json_schema:
+            refuse = self.reject_json_schema
+            if kind == "json_schema" and (refuse is True or (not isinstance(refuse, bool) and body.get("model") in refuse)):
                 step = "refuse_schema"
             elif kind == "json_object" and self.reject_json_object:
                 step = "refuse_object"
@@ -189,8 +195,10 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
 
         def _play(self, step: str, body: dict[str, Any]) -> None:
             retry = {"Retry-After": server.retry_after} if server.retry_after is not None else {}
-            if step == "refuse_schema":
+            if step == "refuse_schema" and server.schema_refusal_status == 500:
                 self._send(500, {"error": {"message": LLAMA_CPP_REFUSAL, "type": "internal_server_error"}})
+            elif step == "refuse_schema":
+                self._send(server.schema_refusal_status, {"error": {"message": OPENAI_REFUSAL, "type": "invalid_request_error"}})
             elif step == "refuse_object":
                 self._send(400, {"error": {"message": "response_format json_object is not supported", "type": "invalid_request_error"}})
             elif step == "429":
@@ -199,6 +207,9 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 self._send(503, {"error": {"message": "overloaded", "type": "server_error"}}, retry)
             elif step == "500":
                 self._send(500, {"error": {"message": "boom", "type": "server_error"}})
+            elif step == "500schema":
+                msg = "internal error while compiling the json_schema grammar (out of memory)"
+                self._send(500, {"error": {"message": msg, "type": "server_error"}})
             elif step == "400":
                 self._send(400, {"error": {"message": "bad request: prompt too long", "type": "invalid_request_error"}})
             elif step == "401":

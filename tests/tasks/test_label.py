@@ -162,3 +162,42 @@ def test_prompt_labeler_on_the_real_embedded_model(workdir):
         assert r["votes"]["choice"] in ("positive", "negative", None)
     assert man["models"]["default"]["config"]["backend"] == "embedded"
     assert "majority" in man["metrics"]
+    from agentlab.tasks.label import EMBEDDED_CAVEAT
+
+    assert man["caveats"].count(EMBEDDED_CAVEAT) == 1  # "choice" has no '@' in its name but runs on SmolLM2
+
+
+def test_embedded_caveat_only_when_a_labeler_runs_on_the_embedded_model(label_dir):
+    """Labeler names with '@' on another backend get no SmolLM2 caveat (the fake backend here)."""
+    from agentlab.tasks.label import EMBEDDED_CAVEAT
+
+    rows, man = _run(label_dir, _recipe())
+    assert any("@" in name for name in rows[0]["votes"]) and EMBEDDED_CAVEAT not in man["caveats"]
+    assert EMBEDDED_CAVEAT not in (label_dir / "out" / "report.md").read_text()
+
+
+def test_escalating_to_the_embedded_model_adds_the_caveat():
+    from agentlab.engine import RunContext
+    from agentlab.recipe import parse_recipe
+    from agentlab.store import CallCache
+    from agentlab.tasks.label import LabelTask
+
+    recipe = parse_recipe({"name": "e", "source": {"path": "README.md"},
+                           "models": {"api": {"backend": "fake"}, "small": {"backend": "embedded"}},
+                           "task": {"type": "label", "classes": ["a", "b"],
+                                    "labelers": [{"type": "prompt", "model": "api", "name": "x@y"}]},
+                           "escalate": {"to": "small"}})
+    ctx = RunContext(model_configs=recipe.model_configs, cache=CallCache(None), recipe=recipe)
+    task = LabelTask(recipe.task_config)
+    assert task._uses_embedded(ctx)
+    recipe.escalate = None
+    assert not task._uses_embedded(ctx)
+
+
+def test_the_task_caveat_leads_the_report(label_dir, monkeypatch):
+    from agentlab.tasks.label import LabelTask
+
+    monkeypatch.setattr(LabelTask, "caveat", "Weak labels are estimates, not truth.")
+    _, man = _run(label_dir, _recipe())
+    assert man["caveats"][0] == "Weak labels are estimates, not truth." and len(set(man["caveats"])) == len(man["caveats"])
+    assert "## Caveats\n- Weak labels are estimates, not truth.\n" in (label_dir / "out" / "report.md").read_text()
