@@ -149,6 +149,15 @@ class AggregateConfig(StrictModel):
     tol: float = Field(1e-5, gt=0, description="Convergence tolerance.")
     seed: int = Field(0, description="Seed for tie-breaks and initialisation.")
 
+    @field_validator("method", "use")
+    @classmethod
+    def _registered(cls, v: str | None, info) -> str | None:
+        from agentlab.labeling.label_model import AGGREGATORS
+
+        if v is None or (v == "all" and info.field_name == "method"):
+            return v
+        return registered(AGGREGATORS, v)
+
 
 class EscalateConfig(StrictModel):
     """Send uncertain rows to a stronger model; its vote joins the label matrix."""
@@ -168,15 +177,6 @@ class StudentPeftConfig(StrictModel):
     """Parameter-efficient fine-tuning of the student (peft)."""
 
     method: Literal["lora", "prompt_tuning", "none"] = Field(
-    @field_validator("method", "use")
-    @classmethod
-    def _registered(cls, v: str | None, info) -> str | None:
-        from agentlab.labeling.label_model import AGGREGATORS
-
-        if v is None or (v == "all" and info.field_name == "method"):
-            return v
-        return registered(AGGREGATORS, v)
-
         "lora", description="`lora` adapters, `prompt_tuning` (soft prompt; causal student only) or `none` (full fine-tune)."
     )
     r: int = Field(8, ge=1, description="LoRA rank.")
