@@ -65,27 +65,22 @@ class BackendUnavailable(BackendError):
 
 
 class TransportError(BackendError):
-    """A single call failed in transport (connection, timeout, 5xx). Retryable."""
+    """One attempt of a call failed in transport (connection, timeout, 5xx, unreadable body). Retryable.
 
-    def __init__(self, message: str, status: int | None = None):
-        self.status = status
+    Backends retry these themselves and turn the last one into an error result (a failed call is data);
+    `status` is the HTTP status when there was one, `retry_after` the seconds the server asked us to wait.
+    """
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        self.status, self.retry_after = status, retry_after
         super().__init__(message)
 
 
 class RateLimitError(TransportError):
-    """The server asked us to slow down; `retry_after` is in seconds when it said so."""
+    """The server asked us to slow down (HTTP 429); `retry_after` is in seconds when it said so."""
 
     def __init__(self, message: str, retry_after: float | None = None):
-        self.retry_after = retry_after
-        super().__init__(message, status=429)
-
-
-class ParseError(AgentlabError):
-    """A model answer could not be parsed; keeps the raw text."""
-
-    def __init__(self, message: str, raw: str | None = None):
-        self.raw = raw
-        super().__init__(message)
+        super().__init__(message, status=429, retry_after=retry_after)
 
 
 class TrainingError(AgentlabError):

@@ -93,7 +93,8 @@ class Task:
     """A task: `run(ctx, rows) -> rows` with new columns. Subclasses set `config_cls`."""
 
     config_cls: ClassVar[type[TaskConfig]] = TaskConfig
-    #: one-line caveat shown in reports (e.g. what the embedded model is bad at)
+    #: a standing caveat about what this task measures, shown first under the report's Caveats and in
+    #: manifest["caveats"] (run-specific ones go to `ctx.caveats`)
     caveat: ClassVar[str | None] = None
     #: True for a task whose output rows are not one per input row (e.g. autobench: a corpus in, questions out)
     changes_rows: ClassVar[bool] = False

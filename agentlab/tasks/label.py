@@ -14,6 +14,8 @@ from agentlab.labeling.base import ABSTAIN, LABELERS, LabelSpace, Votes
 from agentlab.tasks.base import TASKS, Task, TaskConfig
 
 log = logging.getLogger("agentlab")
+EMBEDDED_CAVEAT = ("LLM labelers on the embedded SmolLM2-135M are weak voters on their own; judge them by the LF "
+                   "table, not by hope.")
 
 
 class SeedConfig(SourceConfig):
@@ -200,8 +202,16 @@ class LabelTask(Task):
             row["faults"] = faults.get(row["name"], 0)
         ctx.metrics["labelers"] = table
         ctx.report += ["## Labelers", summary_table_md(table), ""]
-        if any("@" in n for n in names):
-            ctx.caveats.append("LLM labelers on the embedded SmolLM2-135M are weak voters on their own; judge them by the LF table, not by hope.")
+        if self._uses_embedded(ctx) and EMBEDDED_CAVEAT not in ctx.caveats:
+            ctx.caveats.append(EMBEDDED_CAVEAT)
+
+    def _uses_embedded(self, ctx) -> bool:
+        """True when a labeler (or the escalation) runs on the embedded SmolLM2-135M (whatever its name says)."""
+        models = {m for _, m in self.config.model_refs()}
+        esc = ctx.recipe.escalate if ctx.recipe is not None else None
+        if esc is not None:
+            models.add(esc.to)
+        return any(ctx.runs_embedded(m) for m in models)
 
     def _gold(self, ctx) -> np.ndarray | None:
         if not ctx.gold:
