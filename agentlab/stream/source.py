@@ -66,10 +66,12 @@ class ChunkedSource:
         if self.whole:
             n = len(self._whole())
         elif self.format == "jsonl":
-            n = 0
+            n, last = 0, b"\n"
             with open(self.path, "rb") as f:
                 while block := f.read(1 << 20):
-                    n += block.count(b"\n")
+                    n += block.count(b"\n") - block.count(b"\n\n")  # blank lines are not rows (about: ETA only)
+                    last = block[-1:]
+            n += last != b"\n"
         elif self.format == "parquet":
             import pyarrow.parquet as pq
 
