@@ -69,7 +69,7 @@ class LlamaCppCounter(TokenCounter):
         from llama_cpp import Llama
         from llama_cpp._utils import suppress_stdout_stderr
 
-        with suppress_stdout_stderr():  # llama.cpp prints context notes to fd 2 even with verbose=False
+        with suppress_stdout_stderr(disable=False):  # llama.cpp prints context notes to fd 2 even with verbose=False
             self.llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
         self.method = f"llama.cpp tokenizer ({path.name})"
         template = self.llm.metadata.get("tokenizer.chat_template")
