@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from agentlab.engine import RunContext, close_backends
-from agentlab.errors import ConfigError
+from agentlab.errors import AgentlabError, ConfigError
 from agentlab.preflight import preflight
 from agentlab.progress import Progress
 from agentlab.recipe import Recipe
@@ -57,16 +58,19 @@ def run_recipe(recipe: Recipe, out: str | None = None, limit: int | None = None,
     gold = _split_gold(recipe, rows)
     ctx = RunContext(model_configs=recipe.model_configs, cache=CallCache(None), fresh=fresh, seed=recipe.seed, recipe=recipe)
     preflight(recipe, task, ctx, rows)  # everything that can fail on the inputs fails here, before anything is written
+    created = not run_dir_for(recipe, out).exists()
     run = RunDir(run_dir_for(recipe, out))
     handler = _setup_logging(run, quiet)
     cache = _cache_for(recipe, run)
     ctx.cache, ctx.run_dir, ctx.gold, ctx.executor = cache, run, gold, runner
+    discard, in_task = False, True
     log.info("run %s: %d rows -> %s", recipe.name, len(rows), run.root)
     try:
         with Progress(quiet=quiet) as progress:
             ctx.progress = progress
             t = time.perf_counter()
             out_rows = task.run(ctx, rows)
+            in_task = False
             timings["task"] = time.perf_counter() - t
             if not task.changes_rows and len(out_rows) != len(rows):  # a task must never drop or add rows silently
                 raise ConfigError(f"task {recipe.task_config.type} returned {len(out_rows)} rows for {len(rows)}")
@@ -91,12 +95,19 @@ def run_recipe(recipe: Recipe, out: str | None = None, limit: int | None = None,
         write_outputs(ctx, recipe, task, out_rows, timings)
         log.info("done in %.1fs", timings["total"])
         return run.root
+    except AgentlabError:
+        # an input problem the task found only once it ran (e.g. in a debate template): when no call was made,
+        # the run directory this command created holds only a log and an empty cache, so leave nothing behind
+        discard = in_task and created and not any(s.llm_calls for s in ctx.stats.values())
+        raise
     finally:
         cache.close()
         close_backends()
         runner.close()
         log.removeHandler(handler)
         handler.close()
+        if discard:
+            shutil.rmtree(run.root, ignore_errors=True)
 
 
 def _executor_for(recipe: Recipe, name: str | None, address: str | None):

@@ -18,6 +18,9 @@ GOOD = "".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in [("gre
 FAKE = {"m": {"backend": "fake", "default": "pos"}}
 GEN = {"name": "bad", "source": {"path": "data.jsonl"}, "models": FAKE,
        "task": {"type": "generate", "prompt": "p.jinja", "model": "m"}}
+DEBATE = {"name": "bad", "source": {"path": "data.jsonl"}, "models": FAKE,
+          "task": {"type": "debate", "question": "Is this {{ modality }} positive?",
+                   "debaters": [{"role": "pro", "model": "m"}, {"role": "con", "model": "m"}], "judge": {"model": "m"}}}
 LABEL = {"name": "bad", "source": {"path": "data.jsonl"}, "models": FAKE,
          "task": {"type": "label", "classes": ["pos", "neg"], "labelers": [{"type": "prompt", "prompt": "p.jinja", "model": "m"}]}}
 
@@ -118,6 +121,11 @@ CASES = [
                                    task__labelers=[{"type": "prompt", "model": "m", "examples": 2}]),
      {"seed.jsonl": '{"text": "a", "label": "maybe"}\n'},
      ["seed.jsonl (task.seed.label_field): no row's 'label' is one of the classes (seen: maybe)"]),
+    ("debate-question-unknown-variable", _with(DEBATE, task__question="Is {{ subject }} positive?"), {},
+     ["template question: 'subject' is undefined; available: id, label, modality, row, text"]),
+    ("debate-template-unknown-variable", _with(DEBATE, task__debaters=[{"role": "pro", "model": "m", "prompt": "p.jinja"},
+                                                                      {"role": "con", "model": "m", "prompt": "p.jinja"}]),
+     {"p.jinja": "{{ text }} {{ stance_text }}"}, ["p.jinja: 'stance_text' is undefined; available:"]),
     ("gold-column-missing", _with(GEN, eval={"gold": "answer"}), {}, ["eval.gold: column not in data.jsonl (got 'answer')", "use one of: id, label, text"]),
 ]
 
