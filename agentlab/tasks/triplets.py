@@ -44,10 +44,25 @@ class AlignConfig(StrictModel):
     model: str | None = Field(None, description="Model for alignment (default: the task's model).")
     prompt: str = Field("prompts/triplets/align.jinja", description="Alignment template.")
     batch_size: int = Field(10, ge=1, description="Terms per request in choice mode.")
+    shortlist: int | None = Field(
+        None, ge=1, description="Options mode: score only the N vocabulary items nearest the term by MiniLM cosine (and "
+        "none) instead of all of them; null = all. Scoring costs time per option token.")
     embedding_fallback: float | None = Field(
         None, ge=-1, le=1, description="Cosine threshold of the MiniLM nearest-neighbour fallback for terms still "
         "unaligned (also used to align gold for evaluation); null = off.")
     embedding_model: str = Field("minilm", description="`minilm` (offline) or a local sentence-transformers folder.")
+
+
+class VerifyConfig(StrictModel):
+    """The hybrid path: rules propose triplets, the model keeps, rejects and chooses them by log-likelihood."""
+
+    prompt: str = Field("prompts/triplets/verify.jinja", description="Template of the yes/no check (variables: caption, fact).")
+    keep_margin: float | None = Field(
+        -1.0, description="A rule triplet is dropped when log P(yes) - log P(no) of its best option is below this; null = never dropped.")
+    accept_margin: float = Field(
+        1.0, description="A triplet the rules cannot decide alone (a modifier that may be part of a compound) is kept at or above this margin.")
+    switch_margin: float = Field(
+        1.0, ge=0, description="Another option (other subject or object noun) replaces the rule's pick when its margin is higher by this much.")
 
 
 class TripletsConfig(TaskConfig):
@@ -55,6 +70,11 @@ class TripletsConfig(TaskConfig):
 
     type: Literal["triplets"] = "triplets"
     model: str = Field("default", description="Model name under `models:` for extraction (and alignment, unless align.model).")
+    method: Literal["auto", "hybrid", "llm4sgg"] = Field(
+        "auto", description="hybrid = rules propose candidate triplets and the model keeps, rejects and chooses among them by "
+        "log-likelihood (no writing; text captions only); llm4sgg = the model writes triplets (the `chains`); auto = hybrid "
+        "when `model` is the embedded SmolLM2-135M on text, else llm4sgg.")
+    verify: VerifyConfig = Field(default_factory=VerifyConfig, description="The hybrid path's keep/reject/choose thresholds.")
     chains: list[Literal["direct", "paraphrase"]] = Field(
         ["direct", "paraphrase"], description="Extraction chains whose union is kept: `direct` and/or `paraphrase` "
         "(paraphrase the caption, or describe the image, then extract).")
@@ -95,6 +115,9 @@ class TripletsTask(Task):
         super().__init__(config)
         self.vocabs: dict[str, Any] = {}
         self.aligner: Any = None
+        self.path: str | None = None
+        self.candidates: list[list[dict[str, Any]]] | None = None  # the hybrid path's scored options per row
+        self.rules: list[list[Any]] = []
 
     # -- setup ----------------------------------------------------------------------------------
     def _resolve(self, ctx, path: str) -> Path:
@@ -132,7 +155,8 @@ class TripletsTask(Task):
         chooser = None
         if a.llm and self.vocabs:
             seed = self.config.seed if self.config.seed is not None else ctx.seed
-            chooser = LLMChooser(ctx, a.model or self.config.model, ctx.load_prompt(a.prompt), a.mode, a.batch_size, seed=seed)
+            chooser = LLMChooser(ctx, a.model or self.config.model, ctx.load_prompt(a.prompt), a.mode, a.batch_size, seed=seed,
+                                 shortlist=a.shortlist, embedding_model=a.embedding_model)
         return Aligner(self.vocabs, chooser, a.embedding_fallback, a.embedding_model)
 
     def _caveats(self, ctx) -> None:
@@ -142,22 +166,66 @@ class TripletsTask(Task):
 
     # -- run ------------------------------------------------------------------------------------
     def run(self, ctx, rows):
+        self._check(ctx)
+        self.vocabs = self._load_vocabs(ctx)
+        self.path, why = self._path(ctx)
+        ctx.metrics["triplets_path"] = {"path": self.path, "why": why}
+        self.candidates = None
+        if self.path == "hybrid":
+            chains = self._hybrid(ctx, rows)
+        else:
+            self._caveats(ctx)
+            chains = self._llm4sgg(ctx, rows)
+        union = [unique(t for c in chains.values() for t in c.triplets[i]) for i in range(len(rows))]
+        self.aligner = self._make_aligner(ctx)
+        self.aligner.align_all(union)
+        return self._finish(ctx, rows, chains, union)
+
+    def _path(self, ctx) -> tuple[str, str]:
+        """Which extraction path runs, and why (said in the report)."""
+        cfg = self.config
+        if cfg.method == "hybrid":
+            if cfg.image_field is not None:
+                raise ConfigError("task.method: hybrid reads text captions; with task.image_field use method: llm4sgg (or auto)")
+            return "hybrid", "`method: hybrid` in the recipe"
+        if cfg.method == "llm4sgg":
+            return "llm4sgg", "`method: llm4sgg` in the recipe"
+        if cfg.image_field is not None:
+            return "llm4sgg", "`method: auto` with images (`image_field`): the rules read only text"
+        if ctx.runs_embedded(cfg.model):
+            return "hybrid", (f"`method: auto` and model `{ctx.resolve_model(cfg.model)}` is the embedded SmolLM2-135M, which "
+                              "chooses among options well but writes poor triplets")
+        return "llm4sgg", f"`method: auto` and model `{ctx.resolve_model(cfg.model)}` is not the embedded SmolLM2-135M"
+
+    def _hybrid(self, ctx, rows):
+        """Rules propose slots, the model keeps/rejects/chooses (agentlab/triplets/verify.py)."""
+        from agentlab.triplets.extract import ChainOutput
+        from agentlab.triplets.propose import propose
+        from agentlab.triplets.verify import Verifier
+
+        cfg, v = self.config, self.config.verify
+        texts = [str(r.get("text") or "") for r in rows]
+        slots = [propose(t) for t in texts]
+        seed = cfg.seed if cfg.seed is not None else ctx.seed
+        verdicts = Verifier(ctx, cfg.model, ctx.load_prompt(v.prompt), v.keep_margin, v.accept_margin, v.switch_margin,
+                            seed=seed).run(texts, slots)
+        errors = [e if t.strip() else "no text to extract from" for e, t in zip(verdicts.errors, texts)]
+        self.candidates = verdicts.candidates
+        self.rules = [unique(s.options[0] for s in row if s.default) for row in slots]
+        ctx.metrics["verify"] = verdicts.stats
+        return {"hybrid": ChainOutput(verdicts.triplets, [None] * len(rows), errors, failed=sum(e is not None for e in errors))}
+
+    def _llm4sgg(self, ctx, rows):
+        """The model writes triplets with each configured chain (agentlab/triplets/extract.py)."""
         from agentlab.triplets.extract import Extractor
 
         cfg = self.config
-        self._check(ctx)
-        self.vocabs = self._load_vocabs(ctx)
-        self._caveats(ctx)
         prompts = {"extract": ctx.load_prompt(cfg.extract_prompt)}
         if "paraphrase" in cfg.chains:
             key, path = ("describe", cfg.describe_prompt) if cfg.image_field else ("paraphrase", cfg.paraphrase_prompt)
             prompts[key] = ctx.load_prompt(path)
         base = self._resolve(ctx, ctx.recipe.source.path).parent if ctx.recipe is not None else None
-        chains = Extractor(ctx, cfg, prompts, base).run(rows)
-        union = [unique(t for c in chains.values() for t in c.triplets[i]) for i in range(len(rows))]
-        self.aligner = self._make_aligner(ctx)
-        self.aligner.align_all(union)
-        return self._finish(ctx, rows, chains, union)
+        return Extractor(ctx, cfg, prompts, base).run(rows)
 
     def _finish(self, ctx, rows, chains, union):
         from agentlab.triplets.finalise import finalise, image_graphs, predicate_counts
@@ -187,6 +255,9 @@ class TripletsTask(Task):
         out["triplets_by_chain"] = {n: as_dicts(c.triplets[i]) for n, c in chains.items()}
         if "paraphrase" in chains:
             out["paraphrase"] = chains["paraphrase"].texts[i]
+        if self.candidates is not None:
+            out["triplets_rules"] = as_dicts(self.rules[i])
+            out["triplet_candidates"] = self.candidates[i]
         out["_raw"] = {n: c.raw[i] for n, c in chains.items()}
         errors = [f"{n}: {c.errors[i]}" for n, c in chains.items() if c.errors[i]]
         out["_error"] = "; ".join(errors) if errors else None
@@ -201,7 +272,14 @@ class TripletsTask(Task):
 
     def _report(self, ctx, images) -> list[str]:
         m = ctx.metrics
-        lines = ["## Triplets", "", "| chain | triplets | failed rows | salvaged rows |", "|---|---|---|---|"]
+        path = m["triplets_path"]
+        lines = ["## Triplets", "", f"Extraction path: **{path['path']}**, because {path['why']}.", ""]
+        if "verify" in m:
+            s = m["verify"]
+            lines += [(f"Hybrid: rules proposed {s['options']} option(s); the model kept {s['kept']} rule triplet(s) (switching "
+                       f"{s['switched']} to another subject/object), dropped {s['dropped']}, accepted {s['accepted']} triplet(s) "
+                       f"the rules leave out; {s['failed']} score(s) failed ({s['rule_fallback']} slot(s) fell back to the rules)."), ""]
+        lines += ["| chain | triplets | failed rows | salvaged rows |", "|---|---|---|---|"]
         lines += [f"| {n} | {e['triplets']} | {e['failed_rows']} | {e['salvaged_rows']} |" for n, e in m["extraction"].items()]
         lines += ["", "(salvaged: the answer failed validation as a whole; its well-formed triplets were kept)"]
         lines += ["", "Alignment (terms decided by each pass):", "", "| kind | terms | aligned | by pass |", "|---|---|---|---|"]

@@ -2,8 +2,8 @@
 
 Two ways, chosen per backend (`mode: auto`):
 
-- ``options``: one request per term, every vocabulary item (and "none") scored by log-likelihood
-  (exact on embedded/vllm). Small models choose far better than they write.
+- ``options``: one request per term, every vocabulary item (or the `shortlist` nearest by MiniLM) and "none"
+  scored by log-likelihood (exact on embedded/vllm). Small models choose far better than they write.
 - ``choice``: batches of terms (default 10) in one JSON answer, each field constrained to the
   vocabulary or "none" (any backend with structured output, or json-repair).
 """
@@ -42,9 +42,10 @@ class LLMChooser:
     """
 
     def __init__(self, ctx: RunContext, model: str | None, prompt: Any, mode: str = "auto", batch_size: int = 10,
-                 max_tokens: int = 256, seed: int = 0):
+                 max_tokens: int = 256, seed: int = 0, shortlist: int | None = None, embedding_model: str = "minilm"):
         self.ctx, self.model, self.prompt = ctx, model, prompt
         self.batch_size, self.max_tokens, self.seed = batch_size, max_tokens, seed
+        self.shortlist, self.embedding_model = shortlist, embedding_model
         caps = ctx.backend(model).capabilities
         self.mode = mode if mode != "auto" else ("options" if "options" in caps else "choice")
 
@@ -59,9 +60,19 @@ class LLMChooser:
         return self.prompt.messages(kind=vocab.kind, vocabulary=vocab.names, terms=terms, examples=examples,
                                     mode=self.mode)
 
+    def _options(self, vocab: Vocabulary, terms: list[str]) -> list[list[str]]:
+        """Per term: the vocabulary items scored (all, or the `shortlist` nearest by MiniLM cosine) and "none"."""
+        if not self.shortlist or self.shortlist >= len(vocab.names):
+            return [[*vocab.names, NONE] for _ in terms]
+        from agentlab.embedder import embed
+
+        sims = embed(terms, self.embedding_model) @ embed(vocab.names, self.embedding_model).T
+        return [[*(vocab.names[j] for j in row.argsort()[::-1][: self.shortlist]), NONE] for row in sims]
+
     def _by_options(self, vocab: Vocabulary, terms: list[str]) -> dict[str, Alignment]:
-        options = [*vocab.names, NONE]
-        reqs = [ChatRequest(messages=self._messages(vocab, [t]), options=options, max_tokens=1, seed=self.seed) for t in terms]
+        options = self._options(vocab, terms)
+        reqs = [ChatRequest(messages=self._messages(vocab, [t]), options=o, max_tokens=1, seed=self.seed)
+                for t, o in zip(terms, options)]
         out = {}
         for term, res in zip(terms, self.ctx.call(self.model, reqs, desc=f"align {vocab.kind}s")):
             if not res.ok or not res.option_logprobs:

