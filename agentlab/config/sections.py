@@ -137,8 +137,9 @@ class EvalConfig(StrictModel):
 class AggregateConfig(StrictModel):
     """How labeler votes become probabilistic labels (label task)."""
 
-    method: Literal["majority", "weighted", "dawid_skene", "metal", "all"] = Field(
-        "dawid_skene", description="Label model; `all` fits every model and reports them side by side."
+    method: str = Field(
+        "dawid_skene", description="Label model: `majority`, `weighted`, `dawid_skene`, `metal`, one a plugin registers "
+        "(entry point group `agentlab.aggregators`), or `all`: fit every model and report them side by side."
     )
     use: str | None = Field(None, description="With `method: all`, the model whose labels are written (default: dawid_skene).")
     class_prior: dict[str, float] | list[float] | None = Field(
