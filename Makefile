@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
-EXTRAS ?= embedded,server,train,langchain,ray,dev
+EXTRAS ?= embedded,server,train,langchain,ray,dev,bench
 
 # --- the embedded model's runtime: llama-cpp-python, built from source -------------------------
 # Portable by default: GGML_NATIVE=OFF builds for any x86-64 CPU with AVX2/FMA/F16C. A native build

@@ -134,14 +134,28 @@ class EvalConfig(StrictModel):
         return self
 
 
+class AggregateDevConfig(SourceConfig):
+    """Labeled rows that choose the label model and calibrate its class prior; they are never scored."""
+
+    gold: str = Field("label", description="Column with the gold class name (or index into task.classes).")
+
+
 class AggregateConfig(StrictModel):
     """How labeler votes become probabilistic labels (label task)."""
 
     method: str = Field(
-        "dawid_skene", description="Label model: `majority`, `weighted`, `dawid_skene`, `metal`, one a plugin registers "
-        "(entry point group `agentlab.aggregators`), or `all`: fit every model and report them side by side."
+        "auto", description="Label model: `auto` (fits the others and picks one by gold rows, else by the votes; the reason "
+        "is in the report), `majority`, `weighted`, `dawid_skene`, `dawid_skene_groups` (correlated labelers count once), "
+        "`metal`, `hyper` (HyperLM; `pip install 'agentlab[bench]'`), one a plugin registers (entry point group "
+        "`agentlab.aggregators`), or `all`: fit every available model and report them side by side."
     )
-    use: str | None = Field(None, description="With `method: all`, the model whose labels are written (default: dawid_skene).")
+    use: str | None = Field(None, description="With `method: all`, the model whose labels are written (default: auto).")
+    dev: AggregateDevConfig | None = Field(
+        None, description="A labeled dev file: the labelers vote on its rows too, and their gold labels pick the label "
+        "model (`auto`) and calibrate its class prior. Its rows are not written or scored.")
+    seed_gold: bool = Field(
+        True, description="Also use `task.seed`'s labeled rows as gold rows for `auto` (the labelers vote on them; a "
+        "few-shot labeler has seen some of them in its prompt, which the report notes).")
     class_prior: dict[str, float] | list[float] | None = Field(
         None, description="Class-balance prior (name -> probability), e.g. for imbalanced tasks."
     )

@@ -39,6 +39,7 @@ def _net():
         try:
             with warnings.catch_warnings():  # the package's own torch.load FutureWarning
                 warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", UserWarning)
                 _NET = UnsupervisedWraper("cpu", path).net
         finally:
             if old is None:

@@ -113,7 +113,7 @@ def stream_label(ctx: Any, task: Any, source: Any, sink: Any, bar: Any, gold_fie
     if gold_field is not None:
         ctx.gold = np.concatenate(gold).tolist()  # class indices (-1 = none); small ints cost no memory each
     agg = ctx.recipe.aggregate if ctx.recipe is not None and ctx.recipe.aggregate else None
-    probs, used = task._aggregate(L, _LazyW(conf, L.shape), agg)
+    probs, used = task.fit_label_model(ctx, L, _LazyW(conf, L.shape), agg, names)  # + aggregate.dev / seed gold rows
     task.L, task.names, task.used = L, names, used
     task.W = _LazyW(conf, L.shape)
     task._save(ctx, L, names, [Votes(names, np.empty((0, len(names))), np.empty((0, len(names))), [], [faults[n] for n in names])])

@@ -111,10 +111,10 @@ class LabelTask(Task):
     def run(self, ctx, rows):
         self._recipe = ctx.recipe
         ctx.classes = self.space.names
+        agg = ctx.recipe.aggregate if ctx.recipe is not None and ctx.recipe.aggregate else None
         cols = [lab.label(ctx, rows) for lab in self.labelers]
         L, W, names = _stack(cols)
-        agg = ctx.recipe.aggregate if ctx.recipe is not None and ctx.recipe.aggregate else None
-        probs, used = self._aggregate(L, W, agg)
+        probs, used = self.fit_label_model(ctx, L, W, agg, names)
         esc = ctx.recipe.escalate if ctx.recipe is not None else None
         if esc is not None:
             from agentlab.labeling.escalate import escalate
@@ -123,11 +123,77 @@ class LabelTask(Task):
             if extra is not None:
                 cols.append(extra)
                 L, W, names = _stack(cols)
-                probs, used = self._aggregate(L, W, agg)
+                probs, used = self.fit_label_model(ctx, L, W, agg, names)
             ctx.metrics["escalation"] = info
         self.L, self.W, self.names, self.used = L, W, names, used
         self._save(ctx, L, names, cols)
         return [self._row(r, i, L, W, names, probs, cols) for i, r in enumerate(rows)]
+
+    def fit_label_model(self, ctx, L, W, agg, names: list[str]) -> tuple[np.ndarray, str]:
+        """Fit the label model(s) on L, with the gold rows of `aggregate.dev` / `task.seed` voted on by
+        the same labelers and appended (they pick the model, then are dropped); report the choice.
+        Returns the probabilities of L's rows and the name of the model used."""
+        gold_rows, gold, Lg, Wg = self._vote_gold(ctx, agg)
+        self._gold_texts = {str(r.get("text")) for r in gold_rows}
+        n = len(L)
+        if gold_rows:
+            pad = L.shape[1] - Lg.shape[1]  # the escalation column: no escalated votes on gold rows
+            Lg = np.concatenate([Lg, np.full((len(Lg), pad), ABSTAIN, dtype=Lg.dtype)], 1)
+            Wg = np.concatenate([Wg, np.full((len(Wg), pad), np.nan)], 1)
+            L = np.concatenate([np.asarray(L), Lg.astype(np.asarray(L).dtype)])
+            W = np.concatenate([np.asarray(W, dtype=float), Wg])
+        y = np.concatenate([np.full(n, ABSTAIN), gold]) if gold_rows else None
+        probs, used = self._aggregate(L, W, agg, y)
+        self.probs = {m: p[:n] for m, p in self.probs.items()}
+        self._n_gold = len(gold_rows)
+        return probs[:n], used
+
+    def _vote_gold(self, ctx, cfg) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(rows, gold, L, W) of the gold rows, voted on by the labelers. Dev rows must be votable
+        (a labeler that cannot read them is an error); seed rows are skipped, with a note, when a
+        labeler cannot vote on them (e.g. a precomputed column the seed file lacks)."""
+        dev_rows, dev_gold = self._gold_rows(cfg, seed=False)
+        seed_rows, seed_gold = self._gold_rows(cfg, seed=True)
+        self._seed_note = None
+        if seed_rows:
+            try:
+                Ls, Ws, _ = _stack([lab.label(ctx, seed_rows) for lab in self.labelers])
+            except Exception as e:
+                self._seed_note = f"task.seed rows were not used to choose the label model: {e}"
+                seed_rows, seed_gold = [], seed_gold[:0]
+        parts = []
+        if dev_rows:
+            parts.append(_stack([lab.label(ctx, dev_rows) for lab in self.labelers])[:2])
+        if seed_rows:
+            parts.append((Ls, Ws))
+        if not parts:
+            return [], np.zeros(0, dtype=np.int64), None, None
+        return (dev_rows + seed_rows, np.concatenate([dev_gold, seed_gold]),
+                np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+    def _gold_rows(self, cfg, seed: bool) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """Labeled rows that pick the label model: `aggregate.dev`, or `task.seed` (`aggregate.seed_gold`)."""
+        from agentlab.sources import load_rows
+
+        rows: list[dict[str, Any]] = []
+        gold: list[int] = []
+        if not seed and cfg is not None and cfg.dev is not None:
+            dev = cfg.dev
+            loaded = load_rows(SourceConfig(**dev.model_dump(exclude={"gold"})), self._recipe.resolve(dev.path),
+                               where="aggregate.dev")
+            if loaded and dev.gold not in loaded[0]:
+                raise ConfigError(f"aggregate.dev.gold: column {dev.gold!r} not in {dev.path}; "
+                                  f"use one of: {', '.join(sorted(map(str, loaded[0])))}")
+            usable = [r for r in loaded if self.space.index(r.get(dev.gold)) != ABSTAIN]
+            rows += usable
+            gold += [self.space.index(r[dev.gold]) for r in usable]
+        if seed and self.config.seed is not None and (cfg is None or cfg.seed_gold):
+            if self._seed_rows is None:
+                self._seed_rows = self._load_seed()
+            lf = self.config.seed.label_field
+            rows += self._seed_rows
+            gold += [self.space.index(r[lf]) for r in self._seed_rows]
+        return rows, np.asarray(gold, dtype=np.int64)
 
     def planned_calls(self, ctx, rows):
         """Every labeler's calls, plus escalation's as an upper bound (which rows escalate depends on the votes)."""
@@ -145,20 +211,52 @@ class LabelTask(Task):
                 out.append(p)
         return out
 
-    def _aggregate(self, L, W, cfg):
-        from agentlab.labeling.aggregators import AGGREGATORS
+    def _aggregate(self, L, W, cfg, gold=None):
+        from agentlab.labeling.aggregators import AGGREGATORS, available_names
 
-        method = cfg.method if cfg else "dawid_skene"
-        methods = [m for m in AGGREGATORS.names()] if method == "all" else [method]
-        used = (cfg.use or "dawid_skene") if method == "all" else method
+        method = cfg.method if cfg else "auto"
+        methods = available_names() if method == "all" else [method]
+        used = (cfg.use or "auto") if method == "all" else method
+        if used not in methods:
+            methods.append(used)
         prior = self._prior(cfg)
         self.probs, self.models = {}, {}
         for m in methods:
             kw = dict(seed=cfg.seed, max_iter=cfg.max_iter, tol=cfg.tol, tie_break=cfg.tie_break) if cfg else {}
             model = AGGREGATORS.get(m)(cardinality=len(self.space.names), class_prior=prior, **kw)
-            model.fit(L, np.nan_to_num(W, nan=1.0)) if m == "weighted" else model.fit(L)
+            if m == "auto":
+                model.fit(L, np.nan_to_num(W, nan=1.0), gold=gold)
+            else:
+                model.fit(L, np.nan_to_num(W, nan=1.0)) if m == "weighted" else model.fit(L)
             self.models[m], self.probs[m] = model, model.predict_proba(L)
         return self.probs[used], used
+
+    def _group_of(self, names: list[str]) -> dict[str, str]:
+        """Labeler name -> correlated group (g1, g2, ...) as found for the label model used."""
+        model = self.models.get(self.used)
+        groups = (getattr(model, "selection_", None) or {}).get("groups") or getattr(model, "groups_", None) or []
+        return {names[j]: f"g{i}" for i, g in enumerate(groups, 1) for j in g}
+
+    def _save_selection(self, ctx, names: list[str], n_gold: int) -> None:
+        """Which model `auto` picked and why, and the groups of correlated labelers, for manifest and report."""
+        model = self.models.get("auto")
+        if model is None or not getattr(model, "selection_", None):
+            return
+        sel = dict(model.selection_)
+        sel["groups"] = [[names[j] for j in g] for g in sel.get("groups") or []]
+        ctx.metrics["aggregate_selection"] = sel
+        lines = ["## Label model choice", f"`auto` picked **{sel['picked']}**: {sel['reason']}."]
+        if sel["groups"]:
+            lines.append("Correlated labelers (counted as one): " + "; ".join(", ".join(g) for g in sel["groups"]) + ".")
+        if getattr(self, "_seed_note", None):
+            lines.append(self._seed_note + ".")
+        if n_gold:
+            lines.append(f"{n_gold} labeled rows (aggregate.dev / task.seed) were voted on to choose; they are not "
+                         "in the output and not scored.")
+            if any(getattr(lab.config, "examples", 0) for lab in self.labelers) and self.config.seed is not None:
+                lines.append("Few-shot labelers saw some seed rows in their prompts, so their votes on those rows "
+                             "look better than they are; prefer a separate `aggregate.dev` file.")
+        ctx.report += [*lines, ""]
 
     def _prior(self, cfg) -> np.ndarray | None:
         if cfg is None or cfg.class_prior is None:
@@ -198,9 +296,13 @@ class LabelTask(Task):
         gold = self._gold(ctx)
         est = self.models[self.used].labeler_accuracy()
         table = lf_summary(L, len(self.space.names), names, gold=gold, est_accuracy=est, class_names=self.space.names)
+        group_of = self._group_of(names)
         for row in table:
             row["faults"] = faults.get(row["name"], 0)
+            if group_of:
+                row["group"] = group_of.get(row["name"])
         ctx.metrics["labelers"] = table
+        self._save_selection(ctx, names, getattr(self, "_n_gold", 0))
         ctx.report += ["## Labelers", summary_table_md(table), ""]
         if self._uses_embedded(ctx) and EMBEDDED_CAVEAT not in ctx.caveats:
             ctx.caveats.append(EMBEDDED_CAVEAT)
@@ -224,6 +326,8 @@ class LabelTask(Task):
 
         gold = self._gold(ctx)
         known = gold != ABSTAIN
+        if getattr(self, "_gold_texts", None) and rows is not None:  # never score a row that also chose the model
+            known &= np.array([str(r.get("text")) not in self._gold_texts for r in rows], dtype=bool)
         if not known.any():
             return {}
         covered = (self.L != ABSTAIN).any(1)
