@@ -118,6 +118,14 @@ class LabelStudio:
         """Change a project's fields (e.g. `label_config`)."""
         return self.request("PATCH", f"/api/projects/{project_id}", json=fields)
 
+    def user_emails(self) -> dict[int, str]:
+        """User id -> email, for naming annotators (empty when this key may not list users)."""
+        try:
+            users = self.request("GET", "/api/users")
+        except RemoteError:
+            return {}
+        return {u["id"]: u.get("email") or u.get("username") or str(u["id"]) for u in users or [] if isinstance(u, dict) and "id" in u}
+
     # -- tasks ---------------------------------------------------------------------------------
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> dict[str, Any]:
         """Import tasks (`data` plus optional `predictions`) into a project."""

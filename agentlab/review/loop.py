@@ -140,9 +140,10 @@ def pull_review(run_dir: str | Path, url: str | None = None, project_id: int | N
     index = {row_key(r, i): i for i, r in enumerate(run.rows)}
     with LabelStudio(url, api_key(key), transport=transport) as ls:
         exported = ls.export(int(project_id))
+        emails = ls.user_emails() if exported else {}
     out, stats = [], {"cancelled": 0, "not_in_run": 0, "unknown_class": 0}
     for task in exported:
-        rec = _reviewed_row(task, run, index, classes, int(project_id), stats)
+        rec = _reviewed_row(task, run, index, classes, int(project_id), stats, emails)
         if rec is not None:
             out.append(rec)
     out.sort(key=lambda r: r["review"]["row"])
@@ -152,7 +153,7 @@ def pull_review(run_dir: str | Path, url: str | None = None, project_id: int | N
 
 
 def _reviewed_row(task: dict[str, Any], run: Run, index: dict[str, int], classes: set[str], project_id: int,
-                  stats: dict[str, int]) -> dict[str, Any] | None:
+                  stats: dict[str, int], emails: dict[int, str]) -> dict[str, Any] | None:
     data = task.get("data") or {}
     i = index.get(str(data.get("agentlab_id")))
     if i is None:
@@ -169,7 +170,8 @@ def _reviewed_row(task: dict[str, Any], run: Run, index: dict[str, int], classes
         return None
     row = run.rows[i]
     who = ann.get("completed_by")
+    who = who.get("email") if isinstance(who, dict) else emails.get(who, who)
     return {**source_columns(row), "label": label, "label_model": row.get("label"), "confidence": row.get("confidence"),
-            "review": {"row": i, "annotator": who.get("email") if isinstance(who, dict) else who, "task_id": task.get("id"),
+            "review": {"row": i, "annotator": who, "task_id": task.get("id"),
                        "annotation_id": ann.get("id"), "project_id": project_id,
                        "updated_at": ann.get("updated_at") or ann.get("created_at"), "lead_time": ann.get("lead_time")}}

@@ -24,7 +24,7 @@ def label_recipe(**source_extra) -> dict:
                  "labelers": [{"type": "prompt", "model": "m", "prompt": "p.jinja"},
                               {"type": "keywords", "votes": {"positive": ["great", "loved", "delightful"],
                                                              "negative": ["terrible", "awful", "dull"]}}]},
-        "aggregate": {"method": "all", "use": "majority"},
+        "aggregate": {"method": "majority"},
         "eval": {"gold": "label"},
     }
 

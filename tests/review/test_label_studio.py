@@ -7,6 +7,7 @@ virtualenv (`make review-env`) and runs these.
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -16,13 +17,16 @@ from agentlab.cli import main
 from agentlab.review.client import LabelStudio
 from agentlab.review.tasks import choice_result
 from tests.helpers.label_run import make_label_run
-from tests.helpers.label_studio import server_binary, start_server
+from tests.helpers.label_studio import Server, server_binary, start_server
 
 pytestmark = pytest.mark.label_studio
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    if os.environ.get("LABEL_STUDIO_TEST_URL"):  # reuse a running server (its personal access token in LABEL_STUDIO_TEST_TOKEN)
+        yield Server(os.environ["LABEL_STUDIO_TEST_URL"], os.environ["LABEL_STUDIO_TEST_TOKEN"], 0.0, None)
+        return
     binary = server_binary()
     if binary is None:
         pytest.skip("Label Studio is not installed: `make review-env` builds it in .venv-ls (or set LABEL_STUDIO_BIN)")
@@ -42,6 +46,10 @@ def test_push_annotate_pull_round_trip(server, workdir, monkeypatch):
     run = make_label_run(workdir)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", server.token)
     rows = [json.loads(line) for line in (run / "data.jsonl").read_text().splitlines()]
+    with LabelStudio(server.url, server.token) as ls:  # a reused server may hold this project from an earlier run
+        for p in ls.projects():
+            if p["title"] == "agentlab: tiny_reviews":
+                ls.request("DELETE", f"/api/projects/{p['id']}")
     t0 = time.perf_counter()
     out = _cli("review", "push", str(run), "--url", server.url, "--n", "4")
     assert "created project" in out and "imported 4 tasks" in out
@@ -56,7 +64,7 @@ def test_push_annotate_pull_round_trip(server, workdir, monkeypatch):
             row = rows[t["data"]["agentlab_row"]]
             assert t["data"]["votes"] == row["votes"] and t["data"]["text"] == row["text"]
             if row["label"] is not None:
-                (pred,) = t["predictions"]
+                (pred,) = ls.request("GET", f"/api/tasks/{t['id']}")["predictions"]
                 assert pred["result"] == choice_result(row["label"]) and pred["score"] == pytest.approx(row["confidence"])
 
         # a second push updates the same project and adds only rows not yet in it
