@@ -121,3 +121,24 @@ def test_report_html_in_headless_chromium(label_run, tmp_path):
         shot = b.screenshot(tmp_path / "report.png", height=900)
         assert shot.stat().st_size > 10_000
         assert b.errors == []
+
+
+def test_other_tasks_show_their_own_rows_in_chromium(workdir):
+    """A debate run: the generic table with the transcript folded per row; search filters rows."""
+    from tests.tasks.test_debate import ROWS, recipe
+
+    why = why_no_browser()
+    if why:
+        pytest.skip(f"browser test skipped: {why}")
+    (workdir / "c.jsonl").write_text("".join(json.dumps({"text": t, "gold": g}) + "\n" for t, g in ROWS))
+    run_recipe_cli(workdir, recipe())
+    with Browser() as b:
+        b.open(workdir / "out" / "report.html")
+        assert b.eval("document.querySelectorAll('#rows-body tr').length") == 4
+        heads = b.eval("Array.from(document.querySelectorAll('#rows-head th')).map(th => th.textContent)")
+        assert {"text", "decision", "transcript", "single_judge_decision"} <= set(heads)
+        assert b.eval("document.querySelectorAll('#rows-body details').length") >= 4  # transcripts fold open
+        assert b.eval("document.getElementById('label-filters').hidden") is True
+        b.eval("var s = document.getElementById('f-search'); s.value = 'free stuff'; s.dispatchEvent(new Event('input'))")
+        assert b.eval("document.querySelectorAll('#rows-body tr').length") == 1
+        assert b.errors == []
