@@ -171,7 +171,7 @@ def test_embedded_caveat_only_when_a_labeler_runs_on_the_embedded_model(label_di
     """Labeler names with '@' on another backend get no SmolLM2 caveat (the fake backend here)."""
     from agentlab.tasks.label import EMBEDDED_CAVEAT
 
-    rows, man = _run(label_dir, _recipe())
+    rows, man = _run(label_dir, _recipe({"aggregate": {"method": "majority"}}))  # (`all` would fit slow HyperLM)
     assert any("@" in name for name in rows[0]["votes"]) and EMBEDDED_CAVEAT not in man["caveats"]
     assert EMBEDDED_CAVEAT not in (label_dir / "out" / "report.md").read_text()
 
@@ -198,6 +198,6 @@ def test_the_task_caveat_leads_the_report(label_dir, monkeypatch):
     from agentlab.tasks.label import LabelTask
 
     monkeypatch.setattr(LabelTask, "caveat", "Weak labels are estimates, not truth.")
-    _, man = _run(label_dir, _recipe())
+    _, man = _run(label_dir, _recipe({"aggregate": {"method": "majority"}}))
     assert man["caveats"][0] == "Weak labels are estimates, not truth." and len(set(man["caveats"])) == len(man["caveats"])
     assert "## Caveats\n- Weak labels are estimates, not truth.\n" in (label_dir / "out" / "report.md").read_text()
