@@ -269,9 +269,20 @@ class PrecomputedLabeler(Labeler):
         is_list = any(isinstance(v, list) for v in vals)
         names = self.config.names or ([f"{self.config.name or field}[{j}]" for j in range(width)] if is_list else [self.config.name or field])
         votes = np.full((len(rows), len(names)), ABSTAIN, dtype=np.int64)
+        memo: dict[tuple[type, Any], int] = {}  # a vote's class index, looked up once per distinct value (1M x 32 votes)
+
+        def index(x: Any) -> int:
+            try:
+                return memo[(x.__class__, x)]
+            except KeyError:
+                memo[(x.__class__, x)] = got = self._index(x)
+                return got
+            except TypeError:  # an unhashable vote (a list): no class
+                return self._index(x)
+
         for i, v in enumerate(vals):
-            for j, x in enumerate(v if is_list and isinstance(v, list) else [v]):
-                votes[i, j] = self._index(x)
+            got = [index(x) for x in (v if is_list and isinstance(v, list) else [v])]
+            votes[i, : len(got)] = got
         return Votes(names, votes, np.full(votes.shape, np.nan), [[None] * len(rows) for _ in names], [0] * len(names))
 
 
