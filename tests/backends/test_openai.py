@@ -164,11 +164,13 @@ def test_requests_per_minute_limit(fault_server):
 
 
 # -- structured output -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("transport", ["aiohttp", "openai"])
 @pytest.mark.parametrize("status", [500, 400])  # llama.cpp's server (validation error as 500), OpenAI (400)
-def test_structured_fallback_is_learned_per_model(fault_server, run_context, status):
+def test_structured_fallback_is_learned_per_model(fault_server, run_context, status, transport):
     """Two models on one server: the one that refuses json_schema falls back once; the other keeps json_schema."""
     fault_server.reject_json_schema, fault_server.schema_refusal_status = {"old"}, status
-    ctx = run_context({"old": cfg(fault_server.url, model="old"), "new": cfg(fault_server.url, model="new")})
+    ctx = run_context({"old": cfg(fault_server.url, model="old", transport=transport),
+                       "new": cfg(fault_server.url, model="new", transport=transport)})
     rows = [req(f"row {i}") for i in range(8)]
     old = ctx.complete("old", rows, schema=Sentiment)
     new = ctx.complete("new", rows, schema=Sentiment)
@@ -184,11 +186,12 @@ def test_structured_fallback_is_learned_per_model(fault_server, run_context, sta
     assert ctx.backend("old").structured_mode == "json_object" and ctx.backend("new").structured_mode == "json_schema"
 
 
+@pytest.mark.parametrize("transport", ["aiohttp", "openai"])
 @pytest.mark.parametrize("script", ["500,ok", "500schema,ok", "503,ok", "slow,ok", "drop,ok", "garbage,ok"])
-def test_a_server_fault_never_downgrades_structured_output(fault_server, script):
+def test_a_server_fault_never_downgrades_structured_output(fault_server, script, transport):
     """5xx (even one that mentions json_schema), timeouts and dropped connections are retried, never learned."""
     fault_server.retry_after, fault_server.slow_s = "0", 1.0
-    b = oa.OpenAIBackend(cfg(fault_server.url, timeout=0.5))
+    b = oa.OpenAIBackend(cfg(fault_server.url, timeout=0.5, transport=transport))
     schema = Sentiment.model_json_schema()
     try:
         out = b.generate([req(f"first [[faults:{script}]]", json_schema=schema)])
