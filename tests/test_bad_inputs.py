@@ -197,3 +197,20 @@ def test_clashing_column_the_templates_do_not_read_is_fine(tmp_path, monkeypatch
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in (tmp_path / "out" / "data.jsonl").read_text().splitlines()]
     assert rows[0]["row"] == 7 and rows[0]["output"] == "pos"
+
+
+def test_streaming_bad_line_after_the_first_chunk_stops_there_and_resumes_after_the_fix(tmp_path, monkeypatch):
+    """Only the first chunk is read before the run directory exists; a bad line later stops the run naming it,
+    and the fixed file resumes: every row exactly once, in order."""
+    monkeypatch.chdir(tmp_path)
+    lines = [json.dumps({"text": f"t{i}"}) for i in range(8)]
+    bad = [*lines[:5], '{"text": "t5"', *lines[6:]]  # line 6 malformed
+    path = _write(tmp_path, _with(GEN, output={"chunk_size": 2}), {"data.jsonl": "\n".join(bad) + "\n"})
+    res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"])
+    assert res.exit_code == 2 and "data.jsonl (source.path), line 6, column" in res.output, res.output
+    done = [json.loads(x)["text"] for x in (tmp_path / "out" / "data.jsonl").read_text().splitlines()]
+    assert done == [f"t{i}" for i in range(len(done))] and len(done) <= 5  # committed chunks before the bad line, if any
+    (tmp_path / "data.jsonl").write_text("\n".join(lines) + "\n")
+    res = CliRunner().invoke(main, ["generate", str(path), "-q", "-o", "out"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert [json.loads(x)["text"] for x in (tmp_path / "out" / "data.jsonl").read_text().splitlines()] == [f"t{i}" for i in range(8)]
