@@ -89,7 +89,7 @@ def run_recipe(recipe: Recipe, out: str | None = None, limit: int | None = None,
                 timings["total"] = time.perf_counter() - t0
                 write_outputs(ctx, recipe, task, out_rows, timings)  # labels are safe even if training fails
                 t = time.perf_counter()
-                run_distill(ctx, recipe, out_rows)
+                run_distill(ctx, recipe, out_rows, timings)
                 timings["distill"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         write_outputs(ctx, recipe, task, out_rows, timings)

@@ -245,14 +245,22 @@ class DistillConfig(StrictModel):
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` uses a GPU when present (bf16).")
     seed: int = Field(0, description="Seed for everything.")
+    fallback: str | None = Field(
+        "embedding", description="A second, cheap student trained on the same labels (`embedding`: MiniLM sentence "
+        "embeddings + logistic regression, seconds on a CPU); the run keeps it instead of `student` when it agrees more "
+        "often with the validation rows' labels (never gold). null: train `student` only.")
+    clean_baseline: bool = Field(
+        True, description="Also train the kept student on only the gold rows you gave (`task.seed`, `aggregate.dev`) "
+        "and score it on the same held-out rows, so the report shows whether the weak labels helped.")
 
     @model_validator(mode="after")
     def _check(self) -> DistillConfig:
         from agentlab.distill.base import STUDENTS
 
         kind = self.student.type
-        if kind not in STUDENTS:
-            raise ValueError(f"unknown student {kind!r}; use one of: {', '.join(STUDENTS.names())}")
+        for where, name in (("student", kind), ("fallback", self.fallback)):
+            if name is not None and name not in STUDENTS:
+                raise ValueError(f"unknown {where} {name!r}; use one of: {', '.join(STUDENTS.names())}")
         if self.student.peft.method == "prompt_tuning" and kind != "causal":
             raise ValueError(f"peft.method prompt_tuning needs student.type causal (got {kind!r})")
         return self

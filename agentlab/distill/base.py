@@ -62,7 +62,7 @@ class Student:
 
 
 def _load_builtins() -> None:
-    from agentlab.distill import causal, classifier, retriever  # noqa: F401
+    from agentlab.distill import causal, classifier, embedding, retriever  # noqa: F401
 
 
 STUDENTS: Registry[type[Student]] = Registry("student", _load_builtins)

@@ -68,11 +68,30 @@ print(float(emb[0] @ emb[1]))
 '''
 
 
+_EMBEDDING = '''import numpy as np
+from safetensors.numpy import load_file
+from sentence_transformers import SentenceTransformer
+
+STUDENT = {student!r}  # this folder
+BASE = {base!r}  # or the hub copy: {hub!r}
+CLASSES = {classes!r}
+head = load_file(STUDENT + "/head.safetensors")
+encoder = SentenceTransformer(BASE, device="cpu")
+X = encoder.encode(["an example text"], normalize_embeddings=True).astype(np.float64)
+z = X @ head["weight"] + head["bias"]
+probs = np.exp(z - z.max(1, keepdims=True))
+probs /= probs.sum(1, keepdims=True)
+print([dict(zip(CLASSES, p.tolist())) for p in probs])
+'''
+
+
 def loading_snippet(out_dir: Path, meta: dict[str, Any]) -> str:
     """Python code that loads this student with plain peft/transformers/sentence-transformers."""
     fill = {"student": str(Path(out_dir).resolve()), "base": meta.get("base_path"), "hub": meta.get("hub_id") or meta.get("base"),
             "classes": meta.get("classes"), "max_length": meta.get("max_length", 128), "prompt": meta.get("prompt", "{text}")}
     kind = meta.get("type")
+    if kind == "embedding":
+        return _EMBEDDING.format(**fill)
     if kind == "retriever":
         return _RETRIEVER.format(**fill)
     if kind == "causal":
@@ -114,9 +133,11 @@ def render_card(out_dir: Path, meta: dict[str, Any]) -> str:
                "none": "the full fine-tuned model (`model.safetensors`)"}.get(peft, peft)
     if meta.get("type") == "retriever":
         weights = "a full sentence-transformers model (LoRA merged into the weights, when used)"
+    if meta.get("type") == "embedding":
+        weights = "a logistic-regression head (`head.safetensors`) over the frozen sentence-embedding base model"
     lines = [
         "---", f"base_model: {meta.get('hub_id') or meta.get('base')}", "library_name: " +
-        ("sentence-transformers" if meta.get("type") == "retriever" else "peft" if peft != "none" else "transformers"),
+        ("sentence-transformers" if meta.get("type") in ("retriever", "embedding") else "peft" if peft != "none" else "transformers"),
         "tags: [agentlab, distillation]", *([f"datasets: [{prov['dataset_repo']}]"] if prov.get("dataset_repo") else []), "---", "",
         f"# agentlab {meta.get('type')} student", "",
         f"A small model distilled by agentlab from LLM-made labels. Weights: {weights}.", "",

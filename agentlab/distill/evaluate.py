@@ -85,7 +85,12 @@ def evaluate_held_out(P_student: np.ndarray, rows: list[dict[str, Any]], classes
     if not (y >= 0).any():
         return out
     out["student"].update(_metrics(y, P_student))
-    out["label_model"] = _metrics(y, *_label_model_probs(rows, classes))
+    P_lm, lm_abstained = _label_model_probs(rows, classes)
+    out["label_model"] = _metrics(y, P_lm, lm_abstained)
+    # the head-to-head on the same rows: the student's accuracy where the label model gives a label
+    covered = ~lm_abstained & (y >= 0)
+    if covered.any():
+        out["student"]["accuracy_on_label_model_rows"] = round(float((P_student[covered].argmax(1) == y[covered]).mean()), 4)
     names = sorted({n for r in rows for n in (r.get("votes") or {})})
     for n in names:
         out["teachers"][n] = _metrics(y, *_one_hot([(r.get("votes") or {}).get(n) for r in rows], classes))
@@ -130,10 +135,17 @@ def render_section(m: dict[str, Any]) -> str:
              (f"Student **{m['student_type']}** on `{m['base']}` ({m['peft']}): trained on {tr['rows']} rows "
               f"({tr['skipped']} without a label skipped, {tr['filtered']} below min_confidence), {tr['held_out']} held out; "
               f"{tr['seconds']:.1f}s, peak memory {tr['peak_memory_mb']:.0f} MB. Saved in `{m['path']}`."), ""]
-    table = {"student": m["student"], "label model": m["label_model"], **{f"teacher {k}": v for k, v in m["teachers"].items()}}
+    clean = m.get("clean_only") or {}
+    table = {f"student ({m['student_type']})": m["student"], "label model": m["label_model"],
+             **({f"clean-only baseline ({clean.get('train_rows')} gold rows)": clean} if "accuracy" in clean else {}),
+             **{f"teacher {k}": v for k, v in m["teachers"].items()}}
+    if m.get("picked_because") and len(m.get("candidates") or {}) > 1:
+        lines += [f"Kept {m['picked_because']}.", ""]
     rows = _metrics_table(table)
     if rows:
         lines += ["Held-out rows scored against gold (nobody trained on them):", "", *rows, ""]
+    if m.get("verdict"):
+        lines += [m["verdict"], ""]
     elif m["student"].get("agreement_with_labels") is not None:
         lines += [f"No gold: the student agrees with the held-out labels on {m['student']['agreement_with_labels']:.1%} of rows.", ""]
     if cost:

@@ -20,18 +20,28 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentlab")
 
 
-def run_distill(ctx, recipe, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Train `recipe.distill`'s student on `rows`; fill ctx.metrics["distill"], ctx.report, ctx.artifacts."""
+def run_distill(ctx, recipe, rows: list[dict[str, Any]], timings: dict[str, float] | None = None) -> dict[str, Any]:
+    """Train `recipe.distill`'s student on `rows`; fill ctx.metrics["distill"] and ["student"], ctx.report, ctx.artifacts.
+
+    Args:
+        timings: the run's step timings so far; `task` (the labeling step's wall time) gives the teachers'
+            seconds per 1,000 rows.
+    """
+    from agentlab.distill.compare import clean_rows_from_recipe
+
     raw = recipe.raw if recipe is not None else {}
     classes = list(getattr(ctx, "classes", None) or recipe_classes(raw) or [])
     gold = ctx.gold if ctx.gold is not None else gold_from_rows(rows)
     usage = {n: (asdict(s) if is_dataclass(s) else dict(s)) for n, s in (ctx.stats or {}).items()}
     provenance = {"recipe_hash": recipe.hash() if recipe is not None else None, "run_dir": str(ctx.run_dir.root),
                   "label_source": label_source(raw, rows)}
-    metrics = distill(rows, recipe.distill, ctx.run_dir.path("student"), classes, gold=gold, provenance=provenance,
-                      usage=usage, task_seconds=(getattr(ctx, "timings", None) or {}).get("task"), progress=ctx.progress)
+    config = recipe.distill
+    clean = clean_rows_from_recipe(recipe, config.student.text_field) if config.clean_baseline else []
+    metrics = distill(rows, config, ctx.run_dir.path("student"), classes, gold=gold, provenance=provenance,
+                      usage=usage, task_seconds=(timings or {}).get("task"), progress=ctx.progress, clean_rows=clean)
     metrics["path"] = "student"
     ctx.metrics["distill"] = metrics
+    ctx.metrics["student"] = head_to_head(metrics)
     ctx.artifacts["student"] = "student"
     from agentlab.distill.evaluate import render_section
 
@@ -39,16 +49,24 @@ def run_distill(ctx, recipe, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return metrics
 
 
+def head_to_head(metrics: dict[str, Any]) -> dict[str, Any]:
+    """`metrics.student`: the kept student, the label model and the clean-only baseline on the same held-out gold."""
+    return {"student": metrics["student"], "label_model": metrics["label_model"], "clean_only": metrics.get("clean_only", {}),
+            "student_type": metrics["student_type"], "verdict": metrics.get("verdict", "")}
+
+
 def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, classes: list[str] | None = None, *,
             gold: list[Any] | None = None, provenance: dict[str, Any] | None = None,
             usage: dict[str, dict[str, Any]] | None = None, task_seconds: float | None = None,
-            quiet: bool = False, progress: Any = None) -> dict[str, Any]:
-    """Split rows, train the student on the labeled training part, score the held-out part.
+            quiet: bool = False, progress: Any = None, clean_rows: list[dict[str, Any]] | None = None,
+            keep_others: Path | None = None) -> dict[str, Any]:
+    """Split rows, train the student (and the fallback) on the labeled training part, keep the better one on
+    validation, train the clean-only baseline, score everything on the held-out part.
 
     Args:
         rows: label-task rows (`text`, `label`, `label_probs`, `confidence`, `votes`).
         config: the distill config.
-        out_dir: the student folder (replaced if it exists).
+        out_dir: the student folder (replaced if it exists); it holds the student that was kept.
         classes: class names (default: inferred from the rows).
         gold: gold labels aligned with `rows` (names or indices), used only to evaluate.
         provenance: recipe_hash, run_dir, label_source for the model card.
@@ -56,19 +74,18 @@ def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, cl
         task_seconds: wall time of the labeling step (for cost per 1,000).
         quiet: no progress bar at all.
         progress: an agentlab `Progress`; when it is live, training advances a bar there instead of tqdm's.
+        clean_rows: gold rows the user gave besides the source ({text field, label}) for the clean-only baseline.
+        keep_others: a folder to keep the students that were not kept in (`<type>/`, `clean_only/`); default: deleted.
 
     Returns:
-        The `metrics["distill"]` dict: student / label_model / teachers metrics, cost_per_1k, train.
+        The `metrics["distill"]` dict: student / label_model / teachers / clean_only metrics, candidates, picked,
+        verdict, cost_per_1k, train.
     """
-    from agentlab.distill.base import (
-        gpu_peak_memory_mb,
-        make_student,
-        peak_memory_mb,
-        pick_device,
-    )
+    from agentlab.distill.base import gpu_peak_memory_mb, peak_memory_mb, pick_device
     from agentlab.distill.card import finish_student
+    from agentlab.distill.compare import discard, fallback_config, pick, verdict
     from agentlab.distill.data import build_examples, infer_classes, split_indices
-    from agentlab.distill.evaluate import cost_per_1k, evaluate_held_out, timed_predict
+    from agentlab.distill.evaluate import cost_per_1k
 
     check_labeled(rows)
     classes = list(classes or infer_classes(rows))
@@ -83,6 +100,50 @@ def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, cl
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
+    held_rows = [rows[i] for i in held_idx]
+    texts = [str(r.get(text_field) or "") for r in held_rows] or [e.text for e in train_ex[:256]]
+    held_gold = [gold[i] for i in held_idx] if gold is not None else None
+    fit = lambda cfg, exs, where, val: _fit(cfg, classes, exs, val, where, quiet, progress)
+    cands = {config.student.type: (config, out_dir, *fit(config, train_ex, out_dir, held_ex))}
+    fb = fallback_config(config)
+    if fb is not None:
+        where = out_dir.with_name(f".{out_dir.name}.{fb.student.type}")
+        cands[fb.student.type] = (fb, where, *fit(fb, train_ex, where, held_ex))
+    scored = {name: _score(c[2], texts, held_rows, classes, held_gold) for name, c in cands.items()}
+    picked, why = pick({n: sc[0]["student"].get("agreement_with_labels") for n, sc in scored.items()}, config.student.type)
+    cfg, _, student, train_metrics = cands[picked]
+    for name, (_, where, _, _) in cands.items():
+        if name != picked:
+            discard(where, keep_others, name)
+    if cands[picked][1] != out_dir:
+        shutil.move(str(cands[picked][1]), str(out_dir))
+    ev, (wall, cpu) = scored[picked]
+    clean = _clean_only(cfg, classes, clean_rows, held_rows, texts, held_gold, out_dir, keep_others, quiet) \
+        if config.clean_baseline else {"skipped": "distill.clean_baseline is off"}
+    device, _ = pick_device(cfg)
+    train = {"rows": counts["rows"], "skipped": counts["skipped"], "filtered": counts["filtered"] + held_counts["filtered"],
+             "held_out": len(held_idx), "seconds": train_metrics.get("seconds", 0.0), "peak_memory_mb": peak_memory_mb(),
+             "gpu_peak_memory_mb": gpu_peak_memory_mb(), **{k: v for k, v in train_metrics.items() if k != "seconds"}}
+    candidates = {n: {"agreement_with_labels": sc[0]["student"].get("agreement_with_labels"),
+                      "accuracy": sc[0]["student"].get("accuracy"), "train_seconds": cands[n][3].get("seconds"),
+                      "predict_seconds_per_1k": round(sc[1][0] * 1000 / max(len(texts), 1), 3)} for n, sc in scored.items()}
+    metrics = {**ev, "clean_only": clean, "candidates": candidates, "picked": picked, "picked_because": why,
+               "cost_per_1k": cost_per_1k(len(texts), wall, cpu, device, usage or {}, len(rows), task_seconds),
+               "train": train, "student_type": picked, "base": cfg.student.base,
+               "peft": student.meta.get("peft", cfg.student.peft.method), "classes": classes, "path": str(out_dir)}
+    metrics["verdict"] = verdict(metrics)
+    student.meta.update(provenance=provenance or {}, evaluation={"student": ev["student"], "label model": ev["label_model"],
+                        **({"clean-only baseline": clean} if "accuracy" in clean else {}),
+                        **{f"teacher {k}": v for k, v in ev["teachers"].items()}})
+    finish_student(out_dir, student.meta)
+    return metrics
+
+
+def _fit(config: DistillConfig, classes: list[str], train_ex: list[Any], val_ex: list[Any], out_dir: Path,
+         quiet: bool, progress: Any) -> tuple[Any, dict[str, Any]]:
+    """(student, training metrics): a fresh student of `config.student.type` trained into `out_dir`."""
+    from agentlab.distill.base import make_student
+
     student = make_student(config.student.type, classes)
     if progress is not None:  # one display: the run's rich bars, not tqdm's
         quiet = True
@@ -90,25 +151,39 @@ def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, cl
             from agentlab.distill.base import progress_callback
 
             student.callbacks.append(progress_callback(progress, f"distill [{config.student.type}]"))
-    log.info("distill: %s student on %d rows (%d held out)", config.student.type, len(train_ex), len(held_idx))
-    train_metrics = student.train(train_ex, config, out_dir, eval_data=held_ex or None, quiet=quiet)
-    held_rows = [rows[i] for i in held_idx]
-    device, _ = pick_device(config)
-    texts = [str(r.get(text_field) or "") for r in held_rows] or [e.text for e in train_ex[:256]]
+    log.info("distill: %s student on %d rows (%d validation)", config.student.type, len(train_ex), len(val_ex))
+    return student, student.train(train_ex, config, out_dir, eval_data=val_ex or None, quiet=quiet)
+
+
+def _score(student, texts: list[str], held_rows: list[dict[str, Any]], classes: list[str],
+           held_gold: list[Any] | None) -> tuple[dict[str, Any], tuple[float, float]]:
+    """(held-out evaluation, (predict wall s, CPU s)) of one student."""
+    from agentlab.distill.evaluate import evaluate_held_out, timed_predict
+
     P, wall, cpu = timed_predict(student, texts)
-    held_gold = [gold[i] for i in held_idx] if gold is not None else None
     ev = evaluate_held_out(P[: len(held_rows)], held_rows, classes, held_gold) if held_rows else {
         "student": {}, "label_model": {}, "teachers": {}}
-    train = {"rows": counts["rows"], "skipped": counts["skipped"], "filtered": counts["filtered"] + held_counts["filtered"],
-             "held_out": len(held_idx), "seconds": train_metrics.get("seconds", 0.0), "peak_memory_mb": peak_memory_mb(),
-             "gpu_peak_memory_mb": gpu_peak_memory_mb(), **{k: v for k, v in train_metrics.items() if k != "seconds"}}
-    metrics = {**ev, "cost_per_1k": cost_per_1k(len(texts), wall, cpu, device, usage or {}, len(rows), task_seconds),
-               "train": train, "student_type": config.student.type, "base": config.student.base,
-               "peft": config.student.peft.method, "classes": classes, "path": str(out_dir)}
-    student.meta.update(provenance=provenance or {}, evaluation={"student": ev["student"], "label model": ev["label_model"],
-                        **{f"teacher {k}": v for k, v in ev["teachers"].items()}})
-    finish_student(out_dir, student.meta)
-    return metrics
+    return ev, (wall, cpu)
+
+
+def _clean_only(config: DistillConfig, classes: list[str], clean_rows: list[dict[str, Any]] | None,
+                held_rows: list[dict[str, Any]], texts: list[str], held_gold: list[Any] | None, out_dir: Path,
+                keep_others: Path | None, quiet: bool) -> dict[str, Any]:
+    """The same student trained only on the user's gold rows, scored on the same held-out rows (Zhu et al. 2023)."""
+    from agentlab.distill.compare import clean_examples, discard
+
+    if held_gold is None or not held_rows:
+        return {"skipped": "no held-out gold rows to score it on"}
+    held = {str(r.get(config.student.text_field) or "") for r in held_rows}
+    examples = [e for e in clean_examples(clean_rows or [], classes, config.student.text_field) if e.text not in held]
+    if not examples:
+        return {"skipped": "no gold rows given besides the source (task.seed / aggregate.dev)"}
+    where = out_dir.with_name(f".{out_dir.name}.clean_only")
+    student, m = _fit(config, classes, examples, [], where, quiet, None)
+    ev, _ = _score(student, texts, held_rows, classes, held_gold)
+    discard(where, keep_others, "clean_only")
+    return {**{k: v for k, v in ev["student"].items() if k != "agreement_with_labels"}, "train_rows": len(examples),
+            "student_type": config.student.type, "train_seconds": m.get("seconds")}
 
 
 def check_labeled(rows: list[dict[str, Any]], where: str = "the rows") -> None:

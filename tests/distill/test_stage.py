@@ -34,8 +34,12 @@ def test_run_distill_fills_metrics_report_artifacts_and_card(tmp_path):
     ctx = _ctx(tmp_path, rows)
     raw = {"task": {"type": "label", "classes": CLASSES}, "aggregate": {"method": "dawid_skene"}}
     recipe = SimpleNamespace(distill=tiny_config(max_steps=2), raw=raw, hash=lambda: "cafe01")
-    run_distill(ctx, recipe, rows)
+    run_distill(ctx, recipe, rows, {"task": 12.0})
     m = ctx.metrics["distill"]
+    # the contract: metrics.student.{student, label_model}.accuracy (the head-to-head on held-out gold)
+    assert ctx.metrics["student"]["student"]["accuracy"] == m["student"]["accuracy"]
+    assert ctx.metrics["student"]["label_model"]["accuracy"] == m["label_model"]["accuracy"]
+    assert m["cost_per_1k"]["teachers_total"]["seconds"] == 500.0  # 12 s for 24 rows: the labeling step's time
     assert set(m) >= {"student", "label_model", "teachers", "cost_per_1k", "train"}
     assert set(m["teachers"]) == {"kw", "llm@small"}
     for scores in (m["student"], m["label_model"], *m["teachers"].values()):
@@ -115,9 +119,10 @@ def test_generate_runs_the_distill_stage_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rows = make_rows(n_unlabeled=0)
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps({"text": r["text"], "gold": r["gold"]}) + "\n" for r in rows))
+    (tmp_path / "seed.jsonl").write_text("".join(json.dumps({"text": t, "label": c}) + "\n" for t, c in SEED))
     recipe = {
         "name": "distill-e2e", "source": {"path": "rows.jsonl"},
-        "task": {"type": "label", "classes": CLASSES, "labelers": [
+        "task": {"type": "label", "classes": CLASSES, "seed": {"path": "seed.jsonl"}, "labelers": [
             {"type": "keywords", "name": "kw", "votes": {"positive": ["loved", "great", "wonderful", "joy", "fun"],
                                                           "negative": ["awful", "boring", "terrible", "hated", "dull"]}}]},
         "aggregate": {"method": "majority"}, "eval": {"gold": "gold"}, "output": {"hf_dataset": False},
@@ -134,3 +139,62 @@ def test_generate_runs_the_distill_stage_end_to_end(tmp_path, monkeypatch):
     assert "## Distillation" in (tmp_path / "run" / "report.md").read_text()
     card = (tmp_path / "run" / "student" / "README.md").read_text()
     assert manifest["recipe_hash"] in card
+    # the teachers' seconds per 1,000 rows come from the labeling step's timing (it used to be missing)
+    assert d["cost_per_1k"]["teachers_total"]["seconds"] > 0
+    assert set(manifest["metrics"]["student"]) >= {"student", "label_model", "clean_only", "verdict"}
+    assert d["clean_only"]["train_rows"] == len(SEED) and "accuracy" in d["clean_only"]
+    assert set(d["candidates"]) == {"classifier", "embedding"} and d["picked"] in d["candidates"]
+    assert "clean-only baseline (4 gold rows)" in (tmp_path / "run" / "report.md").read_text()
+
+
+SEED = [("An absolute treat from start to finish", "positive"), ("Charming, I smiled all the way", "positive"),
+        ("Tiresome and clumsy", "negative"), ("I regret buying a ticket", "negative")]
+
+
+def test_the_fallback_is_kept_when_the_main_student_agrees_less_with_validation(tmp_path):
+    rows = make_rows()
+    # one optimiser step at a tiny learning rate: the LoRA classifier is still at chance
+    cfg = tiny_config(max_steps=1, learning_rate=1e-6)
+    m = distill(rows, cfg, tmp_path / "student", CLASSES, gold=[r["gold"] for r in rows], quiet=True,
+                keep_others=tmp_path / "others")
+    assert m["picked"] == "embedding" and m["student_type"] == "embedding"
+    assert "`classifier` agrees less often with the validation rows' labels" in m["picked_because"]
+    assert m["candidates"]["embedding"]["agreement_with_labels"] > m["candidates"]["classifier"]["agreement_with_labels"]
+    assert (tmp_path / "student" / "head.safetensors").is_file()  # the kept student is the one in the folder
+    assert (tmp_path / "others" / "classifier" / "adapter_model.safetensors").is_file()
+    assert not list(tmp_path.glob(".student*"))  # no temporary folders left behind
+    from agentlab.distill.base import load_student
+
+    assert load_student(tmp_path / "student").predict(["great fun"]).shape == (1, 2)
+
+
+def test_no_fallback_trains_only_the_named_student(tmp_path):
+    rows = make_rows()
+    m = distill(rows, tiny_config(max_steps=1, fallback=None), tmp_path / "s", CLASSES, gold=[r["gold"] for r in rows],
+                quiet=True, clean_rows=[{"text": t, "label": c} for t, c in SEED])
+    assert list(m["candidates"]) == ["classifier"] and m["picked"] == "classifier"
+    assert m["clean_only"]["student_type"] == "classifier" and m["clean_only"]["train_rows"] == 4
+
+
+def test_clean_only_baseline_trains_the_kept_student_on_the_gold_rows_only(tmp_path):
+    rows = make_rows()
+    gold = [r["gold"] for r in rows]
+    held_text = next(r["text"] for i, r in enumerate(rows) if i in set(split_held(len(rows))))
+    clean = [{"text": t, "label": c} for t, c in SEED] + [{"text": held_text, "label": "positive"}, {"text": "x", "label": "?"}]
+    cfg = tiny_config(student={"type": "embedding"})
+    m = distill(rows, cfg, tmp_path / "s", CLASSES, gold=gold, quiet=True, clean_rows=clean)
+    c = m["clean_only"]
+    assert c["train_rows"] == 4  # a held-out row and a row with an unknown label are left out
+    assert c["n"] == m["student"]["n"] == 6 and 0 <= c["accuracy"] <= 1 and c["student_type"] == "embedding"
+    assert "gold rows you gave, the same student scores" in m["verdict"]
+    assert distill(rows, cfg, tmp_path / "s2", CLASSES, gold=gold, quiet=True)["clean_only"] == {
+        "skipped": "no gold rows given besides the source (task.seed / aggregate.dev)"}
+    off = tiny_config(student={"type": "embedding"}, clean_baseline=False)
+    assert distill(rows, off, tmp_path / "s3", CLASSES, gold=gold, quiet=True, clean_rows=clean)["clean_only"] == {
+        "skipped": "distill.clean_baseline is off"}
+
+
+def split_held(n):
+    from agentlab.distill.data import split_indices
+
+    return split_indices(n, tiny_config().eval_split, tiny_config().seed)[1]
