@@ -126,6 +126,8 @@ CASES = [
     ("debate-template-unknown-variable", _with(DEBATE, task__debaters=[{"role": "pro", "model": "m", "prompt": "p.jinja"},
                                                                       {"role": "con", "model": "m", "prompt": "p.jinja"}]),
      {"p.jinja": "{{ text }} {{ stance_text }}"}, ["p.jinja: 'stance_text' is undefined; available:"]),
+    ("debate-column-named-modality", DEBATE, {"data.jsonl": '{"text": "a", "modality": "video"}\n'},
+     ["column 'modality' has the name of a template variable: debate templates get `modality`"]),
     ("gold-column-missing", _with(GEN, eval={"gold": "answer"}), {}, ["eval.gold: column not in data.jsonl (got 'answer')", "use one of: id, label, text"]),
 ]
 

@@ -24,7 +24,7 @@ from agentlab.debate.parse import (
 )
 from agentlab.errors import ConfigError
 from agentlab.media import user_message
-from agentlab.prompts import Prompt
+from agentlab.prompts import Prompt, row_variables
 
 if TYPE_CHECKING:
     from agentlab.engine import RunContext
@@ -162,7 +162,7 @@ class Debate:
         s = self.s
         content = row.get(s.text_field)
         return dict(row, row=row, modality=s.kind, content=None if content is None else str(content),
-                    question=self.question.render(**row, row=row, modality=s.kind), definition=self.definition,
+                    question=self.question.render(**row_variables(row, modality=s.kind)), definition=self.definition,
                     choices=s.answer.choices, max_reasons=s.max_reasons,
                     debaters=[{"role": d.role, "stance": s.stance_of(d)} for d in s.debaters])
 

@@ -6,7 +6,7 @@ and examples, no debate): the baseline a debate has to beat to be worth its call
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -39,6 +39,9 @@ class DebateTask(Task):
     """Rows -> decision, category, reason, transcript (and the swapped-order and single-judge decisions)."""
 
     config_cls = DebateConfig
+    template_names: ClassVar[dict[str, str]] = {n: f"the debate's `{n}`" for n in (
+        "row", "modality", "question", "definition", "choices", "max_reasons", "debaters", "role", "stance", "transcript",
+        "round", "rounds", "examples", "mode", "category", "reason", "categories", "answer_format")}
 
     def run(self, ctx, rows):
         c: DebateConfig = self.config
