@@ -55,7 +55,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(binary: str, data_dir: Path, timeout: float = 300.0) -> Server:
+def start_server(binary: str, data_dir: Path, timeout: float = 600.0) -> Server:
     """Start Label Studio on a free port with a fresh SQLite data dir; wait until it answers; make a token."""
     port = _free_port()
     env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "LABEL_STUDIO_USERNAME": USER,
