@@ -13,8 +13,11 @@ where 22 prompt variants of one LLM vouch for each other). So `auto` fits the ca
    - groups of correlated labelers (found by Dawid–Skene, `correlation`) count as one labeler in
      both criteria below: prompt variants of one LLM must not vouch for each other here either.
    - *runaway guard*: a candidate whose labels agree with majority vote on fewer than `runaway`
-     (0.9) of the rows where at least two labelers agree on a clear winner has run away from the
+     (0.5) of the rows where at least two labelers agree on a clear winner has run away from the
      vote (EM that locked onto a block of correlated or worse-than-chance labelers); it is dropped.
+     Not higher: where correlated LLM labelers misfire together the clear vote itself is wrong,
+     and the model that counts them once must disagree with it (synthetic: .58 agreement, .88
+     accuracy vs the vote's .45).
    - *leave-one-labeler-out*: each remaining candidate predicts the rows from the other labelers'
      votes with one labeler masked, and is scored by how often it agrees with the masked labeler's
      votes (a better aggregate agrees more with any better-than-chance labeler). Only labelers
@@ -127,6 +130,8 @@ class AutoLabelModel(LabelModel):
             metal (skipped when labelers × classes > 1500: its cost is quadratic there), majority;
             plus hyper when `include_hyper` and the `hyperlm` package is installed).
         runaway: minimum agreement with the clear majority-vote decisions (no-gold selection).
+            Known limit: three or more LLMs that misfire on the same rows still out-vote everything
+            after grouping; no vote-only criterion sees it, gold rows (`aggregate.dev`) do.
         include_hyper: add the pretrained `hyper` label model to the candidates when installed.
         options: per-candidate constructor options, e.g. ``{"dawid_skene": {"smoothing": 0.1}}``.
         max_fit_rows: candidates are fitted on a seeded sample of this many rows when L has more
@@ -135,7 +140,7 @@ class AutoLabelModel(LabelModel):
 
     name = "auto"
 
-    def __init__(self, cardinality: int, candidates: list[str] | None = None, runaway: float = 0.9,
+    def __init__(self, cardinality: int, candidates: list[str] | None = None, runaway: float = 0.5,
                  include_hyper: bool = False, options: dict[str, dict[str, Any]] | None = None,
                  max_fit_rows: int = 200_000, **kw: Any):
         if candidates is not None and (not candidates or "auto" in candidates):
