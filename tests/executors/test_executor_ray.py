@@ -85,6 +85,22 @@ def test_fake_label_run_equals_local(workdir):
     assert rows[5]["labeler_raw"] == {"p@m": "scripted failure"}  # a failed call is data on its row, not lost
 
 
+def test_streaming_generate_in_chunks_equals_local(workdir):
+    """The chunked pipeline on Ray (one Ray Dataset per batch of queued calls) writes what the local run writes."""
+    _rows_file(workdir, 45)
+    recipe = {
+        "name": "chunks", "source": {"path": "rows.jsonl"},
+        "models": {"m": {"backend": "fake", "default": '{"answer": "yes"}', "rules": {"number 1": "{answer: no"},
+                         "fail_on": "number 7"}},
+        "task": {"type": "generate", "prompt": "p.jinja", "model": "m", "schema": {"answer": "yes|no"}},
+        "output": {"chunk_size": 4, "commit_seconds": 0.05},
+    }
+    rows, local_man, ray_man = _same_run(workdir, recipe, ("--replicas", "2"))
+    assert [r["text"] for r in rows] == [f"row number {i}" for i in range(45)]
+    assert ray_man["streaming"]["chunks"] >= 12 and local_man["streaming"]["chunks"] >= 12
+    assert rows[7]["_error"] and rows[1]["answer"] == "no" and ray_man["counts"]["repaired"] >= 1
+
+
 def test_embedded_label_run_equals_local(workdir):
     from agentlab.backends.embedded import default_model_path
 
