@@ -1,16 +1,17 @@
 """How the hybrid triplets thresholds were chosen: a grid over keep / accept / switch margins, from one run's scores.
 
 Reads `data.jsonl` of a triplets run on the hybrid path (each row's `triplet_candidates` holds every option's
-log P(yes) − log P(no)) and the gold column, and prints F1 (as extracted, lemmatised) for a grid of
+log P(yes) − log P(no)) and the gold scene graphs of its rows (by `id` = FACTUAL region_id), and prints F1 (as extracted, lemmatised) for a grid of
 `verify.keep_margin`, `accept_margin` and `switch_margin`, best first. No model calls: the margins are in the rows.
 Run it on the tuning split only (benchmarks/triplets.py --split tune), never on held-out captions.
 
-Usage: python benchmarks/triplets_thresholds.py RUN_DIR [--gold scene_graph] [--top 15]
+Usage: python benchmarks/triplets_thresholds.py RUN_DIR [--data ../shared/data/factual/dev.csv] [--top 15]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 import json
 from pathlib import Path
@@ -47,11 +48,13 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
-    ap.add_argument("--gold", default="scene_graph")
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/factual/dev.csv")
     ap.add_argument("--top", type=int, default=15)
     args = ap.parse_args()
     rows = [json.loads(line) for line in (args.run / "data.jsonl").read_text().splitlines() if line.strip()]
-    gold = [parse_gold(r[args.gold], "factual") for r in rows]
+    with args.data.open(encoding="utf-8") as f:
+        graphs = {r["region_id"]: r["scene_graph"] for r in csv.DictReader(f)}
+    gold = [parse_gold(graphs[str(r["id"])], "factual") for r in rows]
     results = []
     for keep, accept, switch in itertools.product(GRID_KEEP, GRID_ACCEPT, GRID_SWITCH):
         pred = [choose(r.get("triplet_candidates") or [], keep, accept, switch) for r in rows]
