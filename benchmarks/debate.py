@@ -1,18 +1,64 @@
 """Debate vs single judge on WRENCH YouTube spam (recipes/debate_spam.yaml, embedded model, offline).
 
-Runs the recipe once and prints, from that one run: accuracy / precision / recall / F1 / Cohen's kappa
-of the debate, of the debate with the speaking order swapped, and of the single-prompt judge (same
-model, definition and examples, no debate), plus position consistency and the run's cost.
+Runs the recipe once on rows it never saw and prints, from that one run: accuracy / precision / recall / F1 /
+Cohen's kappa of the single-prompt judge (same model, definition and examples, no debate), of the debate (the
+judge's choice scores averaged over both speaking orders, the single judge's as a prior), and of each speaking
+order alone (`debate_forward`, `debate_swapped`), plus position consistency (forward vs swapped) and the cost.
 
-Usage: python benchmarks/debate.py [--limit N] [--recipe recipes/debate_spam.yaml] [--data-dir ../shared/data]
+Rows (`--split`): `bench` (default) = youtube test rows outside the recipe's 40 (the test split shuffled with the
+recipe's seed; the recipe takes the first 40, this takes the next `--limit`, 200 by default); `valid` = the
+youtube valid split (where the recipe's `prior_weight` was chosen); `recipe` = the recipe's own 40.
+
+Usage: python benchmarks/debate.py [--split bench|valid|recipe] [--limit 200] [--data-dir ../shared/data]
        [--out /tmp/agentlab-bench/debate] [--fresh]
 """
 
 from __future__ import annotations
 
-from _recipe_bench import main
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
 
+import yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+REPO = Path(__file__).resolve().parent.parent
+RECIPE = REPO / "recipes/debate_spam.yaml"
 KEYS = ("accuracy", "precision", "recall", "f1", "kappa", "coverage")
+
+
+def source_rows(raw: dict, data_dir: Path, split: str, limit: int) -> list[dict]:
+    """The rows of a split, as the recipe's source reads them."""
+    from agentlab.config.sections import SourceConfig
+    from agentlab.sources import load_rows
+
+    src = dict(raw["source"], limit=None)
+    name = "valid.json" if split == "valid" else "test.json"
+    path = data_dir / "wrench/youtube" / name
+    src["path"] = str(path)
+    rows = load_rows(SourceConfig(**src), path)
+    recipe_n = raw["source"]["limit"]
+    if split == "recipe":
+        return rows[:recipe_n]
+    return rows[recipe_n:recipe_n + limit] if split == "bench" else rows[:limit]
+
+
+def run(raw: dict, rows: list[dict], out: Path, fresh: bool) -> tuple[dict, float]:
+    """The recipe on `rows` (written to a JSONL file); the manifest and the seconds it took."""
+    from agentlab.recipe import parse_recipe
+    from agentlab.runner import run_recipe
+
+    path = Path(tempfile.mkdtemp(prefix="agentlab-bench-debate-")) / "rows.jsonl"
+    path.write_text("".join(json.dumps({"id": r["id"], "text": r["text"], "label": r["label"]}) + "\n" for r in rows))
+    raw = dict(raw, source={"path": str(path), "format": "jsonl", "id_field": "id"})
+    t0 = time.perf_counter()
+    run_dir = run_recipe(parse_recipe(raw, RECIPE), out=str(out), quiet=True, fresh=fresh)
+    return json.loads((run_dir / "manifest.json").read_text()), time.perf_counter() - t0
 
 
 def table(manifest: dict) -> str:
@@ -20,18 +66,40 @@ def table(manifest: dict) -> str:
     m = manifest["metrics"]
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
     lines = ["| annotator | " + " | ".join(KEYS) + " | n |", "|---|" + "---|" * (len(KEYS) + 1)]
-    for name in ("debate", "debate_swapped", "single_judge"):
+    for name in ("single_judge", "debate", "debate_forward", "debate_swapped"):
         if name in m:
             lines.append(f"| {name} | " + " | ".join(fmt(m[name][k]) for k in KEYS) + f" | {m[name]['n']} |")
     pb = m.get("position_bias")
     if pb:
         lines.append(f"\nposition consistency: {fmt(pb['consistency'])} ({pb['n'] - pb['changed']} of {pb['n']} rows kept "
                      f"their decision when the speaking order was reversed; bias rate {fmt(pb['rate'])})")
-    run = m.get("debate_run", {})
-    lines.append(f"judge mode: {run.get('judge_mode')}; decided by refusal: {run.get('decided_by_refusal')}; "
-                 f"undecided: {run.get('undecided')}")
+    run_info = m.get("debate_run", {})
+    lines.append(f"decision: {run_info.get('decision')}; judge mode: {run_info.get('judge_mode')}; "
+                 f"decided by refusal: {run_info.get('decided_by_refusal')}; undecided: {run_info.get('undecided')}")
     return "\n".join(lines)
 
 
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", choices=["bench", "valid", "recipe"], default="bench")
+    ap.add_argument("--limit", type=int, default=200, help="rows (bench: after the recipe's 40; valid: first N)")
+    ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/data")
+    ap.add_argument("--prior-weight", type=float, default=None, help="override the recipe's task.prior_weight")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/agentlab-bench/debate"))
+    ap.add_argument("--fresh", action="store_true", help="ignore the call cache")
+    args = ap.parse_args()
+    os.chdir(REPO)
+    raw = yaml.safe_load(RECIPE.read_text(encoding="utf-8"))
+    if args.prior_weight is not None:
+        raw["task"]["prior_weight"] = args.prior_weight
+    rows = source_rows(raw, args.data_dir, args.split, args.limit)
+    man, secs = run(raw, rows, args.out, args.fresh)
+    c, u = man["counts"], man["usage"]
+    print(f"recipe {RECIPE.name} on {args.split} ({len(rows)} rows): {c['llm_calls']} calls ({c['cache_hits']} cached), "
+          f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens, {secs:.1f}s")
+    print(table(man))
+    print(f"outputs: {args.out}")
+
+
 if __name__ == "__main__":
-    main(__doc__, "recipes/debate_spam.yaml", "wrench/youtube/test.json", "rows", "/tmp/agentlab-bench/debate", table)
+    main()

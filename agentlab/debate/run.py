@@ -56,6 +56,7 @@ class Verdict:
     confidence: float | None = None
     raw: str | None = None
     error: str | None = None
+    scores: list[float] | None = None  # options mode: the (calibrated) log-likelihood of each choice
 
 
 @dataclass
@@ -292,7 +293,8 @@ class Debate:
             top = max(scores)
             probs = [math.exp(s - top) for s in scores]
             best = max(range(len(choices)), key=lambda k: probs[k])
-            out.append(Verdict(choices[best], confidence=round(probs[best] / sum(probs), 6), raw=cap(choices[best])))
+            out.append(Verdict(choices[best], confidence=round(probs[best] / sum(probs), 6), raw=cap(choices[best]),
+                               scores=[round(x, 6) for x in scores]))
         return out
 
     def _judge_detail(self, msgs: list[list[dict[str, Any]]], verdicts: list[Verdict], tag: str) -> None:

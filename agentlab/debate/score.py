@@ -60,3 +60,27 @@ def position_bias(first: list[str | None], swapped: list[str | None]) -> dict[st
 def consistent(a: str | None, b: str | None) -> bool | None:
     """Whether two decisions agree (None when either is missing)."""
     return None if a is None or b is None else a == b
+
+
+def combine(choices: list[str], orders: list[Any], prior: Any = None, weight: float = 0.0) -> tuple[str | None, float | None]:
+    """One decision from the judge's choice scores over speaking orders, with the single judge as a prior.
+
+    Args:
+        choices: the choices, in the order of each verdict's `scores`.
+        orders: the debate judge's verdicts (one per speaking order; None or unscored ones are skipped).
+        prior: the single judge's verdict (no debate), or None.
+        weight: how much of the prior's scores is added to the mean of the orders' scores.
+
+    Returns:
+        (decision, confidence); (None, None) when no order was scored.
+    """
+    scored = [v.scores for v in orders if v is not None and v.scores is not None]
+    if not scored:
+        return None, None
+    total = [sum(s[k] for s in scored) / len(scored) for k in range(len(choices))]
+    if weight and prior is not None and prior.scores is not None:
+        total = [t + weight * p for t, p in zip(total, prior.scores)]
+    top = max(total)
+    probs = [math.exp(t - top) for t in total]
+    best = max(range(len(choices)), key=lambda k: probs[k])
+    return choices[best], round(probs[best] / sum(probs), 6)

