@@ -77,6 +77,10 @@ class AutobenchConfig(TaskConfig):
                                                             "answer; extract = it writes the question and the answer is the document phrase it scores most likely (grounded by construction); auto = extract when the backend scores options.")
     choices: int = Field(4, ge=2, le=8, description="Options per multiple-choice question (answer + distractors).")
     require_grounded: bool = Field(True, description="Drop question-answer pairs whose answer is not in their document.")
+    verify_answers: bool = Field(True, description="Multiple choice: keep a question only when its answer is a well-formed "
+                                 "phrase from a sentence the question is about, it has enough distractors of the answer's type "
+                                 "(number, symbol, words; similar length), and the document-seeing proposer picks the answer "
+                                 "among the choices by log-probability (where its backend scores options).")
     examples: str | None = Field("prompts/autobench/examples.jsonl", description="JSONL of few-shot examples for question "
                                     "writing (document, category, question, answer); always checked by the leakage guard. null = none.")
     doc_chars: int = Field(600, ge=100, description="Documents are cut to this many characters in prompts.")

@@ -20,6 +20,7 @@ from agentlab.autobench.text import (
     parse_qa,
     token_f1,
 )
+from agentlab.autobench.verify import AnswerCheck, anchored, distractors, well_formed
 from agentlab.backends.base import ChatRequest
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ class QuestionWriter:
         self.extract_prompt = ctx.load_prompt(cfg.extract_prompt)
         self.mode = answer_mode(cfg, ctx)
         self.seed = cfg.seed if cfg.seed is not None else ctx.seed
+        caps = ctx.backend(cfg.proposer).capabilities
+        self.verify = cfg.verify_answers and cfg.question_format == "multiple_choice" and "options" in caps
 
     def write(self, slots: list[Slot], desc: str = "autobench questions") -> list[dict[str, Any]]:
         """One checked pair per slot: question, answer, category, doc_id, grounded, choices, rejected (reason or None)."""
@@ -77,10 +80,17 @@ class QuestionWriter:
         for p in pairs:
             p["rejected"] = self._check(p)
         self._choices(pairs)
+        if self.verify:
+            AnswerCheck(self.ctx, self.cfg.proposer, self.extract_prompt, self._doc, pick_span, self.seed).run(pairs)
         return pairs
 
     def _doc(self, doc_id: str | None) -> str:
-        return self.corpus.text(doc_id)[: self.cfg.doc_chars]
+        """The document as prompts show it: cut to `doc_chars` at a word boundary (no word fragments as answers)."""
+        text = self.corpus.text(doc_id)
+        if len(text) <= self.cfg.doc_chars:
+            return text
+        cut = text[: self.cfg.doc_chars + 1]
+        return cut[: cut.rfind(" ")] if " " in cut else cut[: self.cfg.doc_chars]
 
     def _request(self, slot: Slot, with_answer: bool) -> ChatRequest:
         doc = self._doc(slot.doc_id) if slot.doc_id is not None else None
@@ -96,6 +106,8 @@ class QuestionWriter:
         todo, reqs = [], []
         for p in pairs:
             spans = answer_spans(self._doc(p["doc_id"]), limit=MAX_SPANS, exclude=p["question"])
+            if self.verify:  # only phrases that can stand as an answer
+                spans = [x for x in spans if well_formed(x)]
             if spans:
                 todo.append(p)
                 reqs.append(ChatRequest(messages=self.extract_prompt.messages(document=self._doc(p["doc_id"]), question=p["question"]),
@@ -122,7 +134,14 @@ class QuestionWriter:
             return None
         doc = self.corpus.text(p["doc_id"])
         p["grounded"], p["grounding_overlap"] = grounded(p["answer"], doc), round(grounding_overlap(p["answer"], doc), 4)
-        return "not grounded" if self.cfg.require_grounded and not p["grounded"] else None
+        if self.cfg.require_grounded and not p["grounded"]:
+            return "not grounded"
+        if self.cfg.question_format == "multiple_choice" and self.cfg.verify_answers:
+            if not well_formed(p["answer"]):
+                return "answer not a well-formed phrase"
+            if not anchored(p["question"], p["answer"], self._doc(p["doc_id"])):
+                return "question not about the answer's sentence"
+        return None
 
     def _choices(self, pairs: list[dict[str, Any]]) -> None:
         """Multiple choice: the answer plus distractor phrases (same document, else other answers), seeded order."""
@@ -135,7 +154,16 @@ class QuestionWriter:
                 continue
             rng = random.Random(int(hashlib.sha256(f"{self.seed}:{p['question']}".encode()).hexdigest()[:12], 16))
             spans = answer_spans(self._doc(p["doc_id"]), exclude=p["question"]) if p["doc_id"] else []
-            p["choices"] = make_choices(p["answer"], spans or pool, self.cfg.choices, rng)
+            if not self.cfg.verify_answers:
+                p["choices"] = make_choices(p["answer"], spans or pool, self.cfg.choices, rng)
+                continue
+            others = [x for q in pairs if q["doc_id"] not in (None, p["doc_id"]) for x in answer_spans(self._doc(q["doc_id"]))]
+            wrong = distractors(p["answer"], spans, others + pool, self.cfg.choices - 1, rng)
+            if len(wrong) < self.cfg.choices - 1:
+                p["choices"], p["rejected"] = None, "too few distractors of the answer's type"
+                continue
+            p["choices"] = [p["answer"], *wrong]
+            rng.shuffle(p["choices"])
 
 
 def pick_span(logprobs: dict[str, float]) -> str:

@@ -119,9 +119,21 @@ def test_reference_accuracies_drive_novelty(adir):
 
 
 def test_multiple_choice_scored_by_options(adir):
-    rows, _ = run(adir, recipe(question_format="multiple_choice", choices=3, grader=None))
+    rows, _ = run(adir, recipe(question_format="multiple_choice", choices=3, grader=None, verify_answers=False))
     assert rows and all(r["answer"] in r["choices"] and len(r["choices"]) <= 3 for r in rows)
     assert all(set(r["grading"].values()) <= {"choice"} for r in rows)
+
+
+def test_verify_answers_keeps_only_checked_questions(adir):
+    models = recipe()["models"]
+    models["prop"] = fake({"Question: Which town": "Pompeii", **PROPOSER})  # the answer check repeats the question
+    rows, _ = run(adir, {**recipe(question_format="multiple_choice", choices=3, grader=None, iterations=1), "models": models})
+    assert [r["question"] for r in rows] == ["Which town was buried in AD 79? [q-v1]"]
+    assert rows[0]["answer"] == "Pompeii" and len(rows[0]["choices"]) == 3
+    rejected = [json.loads(x) for x in (adir / "out" / "rejected.jsonl").read_text().splitlines()]
+    reasons = {r["rejected"] for r in rejected}
+    assert "question not about the answer's sentence" in reasons  # "Hawaiian volcano" vs "Kilauea in Hawaii erupts"
+    assert "question not about the answer's sentence" in (adir / "out" / "report.md").read_text()  # reasons are reported
 
 
 def test_extract_mode_answers_are_document_phrases(adir):
