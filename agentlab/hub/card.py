@@ -124,7 +124,8 @@ def _made(manifest: dict[str, Any]) -> list[str]:
     agg = recipe.get("aggregate") or {}
     used = (manifest.get("metrics") or {}).get("used") or agg.get("use") or agg.get("method")
     if task.get("type") == "label":
-        out.append(f"- Label model: `{used or 'dawid_skene'}`" + (f" (method `{agg['method']}`)" if agg.get("method") else "") + ".")
+        method = agg.get("method")
+        out.append(f"- Label model: `{used or 'auto'}`" + (f" (chosen by `method: {method}`)" if method and method != used else "") + ".")
     out += ["", "Models (counts from the run's manifest; cached calls cost nothing):", "",
             "| model | backend | model id | calls | cache hits | failed | prompt tokens | completion tokens | cost $ |",
             "|---|---|---|---|---|---|---|---|---|"]
@@ -135,7 +136,7 @@ def _made(manifest: dict[str, Any]) -> list[str]:
                    f"{m.get('failed', 0)} | {m.get('prompt_tokens', 0)} | {m.get('completion_tokens', 0)} | {m.get('cost_usd', 0.0):.4f} |")
     prompts = manifest.get("prompts") or {}
     if prompts:
-        out += ["", "Prompts (sha256 of the template as used):", "", "| prompt | hash |", "|---|---|"]
+        out += ["", "Prompts (hash of each template as used, as in the manifest):", "", "| prompt | hash |", "|---|---|"]
         out += [f"| `{p}` | `{h}` |" for p, h in prompts.items()]
     return out + [""]
 
