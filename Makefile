@@ -113,6 +113,7 @@ bench: install
 	$(PY) benchmarks/queries.py
 	$(PY) benchmarks/autobench.py
 	$(PY) benchmarks/scale.py
+	$(PY) benchmarks/plan_vs_actual.py
 
 docs: install
 	$(PY) -m agentlab.docs > docs/recipes.md
