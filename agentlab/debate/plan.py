@@ -15,8 +15,8 @@ from agentlab.debate.run import Debate, cap
 from agentlab.tasks.base import PlannedCalls
 
 
-def plan_debate(debate: Debate, rows: list[dict[str, Any]], order: list, tag: str) -> list[PlannedCalls]:
-    """Every turn of every round in `order`, then the judge (and its category/reason follow-up, at most)."""
+def plan_debate(debate: Debate, rows: list[dict[str, Any]], order: list, tag: str, detail: bool = True) -> list[PlannedCalls]:
+    """Every turn of every round in `order`, then the judge (and, with `detail`, its category/reason follow-up, at most)."""
     s = debate.s
     common = [debate._common(r) for r in rows]
     out: list[PlannedCalls] = []
@@ -27,7 +27,7 @@ def plan_debate(debate: Debate, rows: list[dict[str, Any]], order: list, tag: st
             out.append(PlannedCalls(d.model, f"{tag}: round {rnd + 1}, {d.role}", reqs, exact=before == 0,
                                     added_prompt_tokens=before))
             before += d.max_tokens
-    out += plan_judge(debate, rows, f"{tag}: judge", transcript_tokens=before, detail=True)
+    out += plan_judge(debate, rows, f"{tag}: judge", transcript_tokens=before, detail=detail)
     return out
 
 

@@ -186,10 +186,11 @@ class Debate:
             self.usage[i][1] += result.completion_tokens
 
     # -- debate --------------------------------------------------------------------------
-    def run(self, rows: list[dict[str, Any]], order: list[DebaterConfig], tag: str = "debate") -> list[Outcome]:
-        """Debate every row in `order` for all rounds, then judge; one outcome per row."""
+    def run(self, rows: list[dict[str, Any]], order: list[DebaterConfig], tag: str = "debate", detail: bool = True) -> list[Outcome]:
+        """Debate every row in `order` for all rounds, then judge; one outcome per row (`detail`: also ask the
+        options-mode judge for its category/reason)."""
         transcripts = self.debate(rows, order, tag)
-        verdicts = self.judge(rows, transcripts, f"{tag}: judge", detail=True)
+        verdicts = self.judge(rows, transcripts, f"{tag}: judge", detail=detail)
         return [self._outcome(t, v) for t, v in zip(transcripts, verdicts)]
 
     def debate(self, rows: list[dict[str, Any]], order: list[DebaterConfig], tag: str = "debate") -> list[list[Turn]]:

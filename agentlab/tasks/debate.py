@@ -58,7 +58,8 @@ class DebateTask(Task):
         debate.check_rows(rows)
         self._caveats(ctx)
         main = debate.run(rows, c.debaters, "debate")
-        swapped = debate.run(rows, c.debaters[::-1], "debate (swapped order)") if c.swap_sides else None
+        # the swapped order's category/reason is never shown (only its decision), so its judge only scores the choices
+        swapped = debate.run(rows, c.debaters[::-1], "debate (swapped order)", detail=False) if c.swap_sides else None
         prior = None
         if self._baseline(ctx) or (c.prior_weight and debate.mode == "options"):
             prior = debate.judge(rows, [[] for _ in rows], "single judge", detail=False)
@@ -109,8 +110,8 @@ class DebateTask(Task):
         debate.check_rows(rows)
         out = plan_debate(debate, rows, c.debaters, "debate")
         if c.swap_sides:
-            out += plan_debate(debate, rows, c.debaters[::-1], "debate (swapped order)")
-        if self._baseline(ctx):
+            out += plan_debate(debate, rows, c.debaters[::-1], "debate (swapped order)", detail=False)
+        if self._baseline(ctx) or (c.prior_weight and debate.mode == "options"):
             out += plan_judge(debate, rows, "single judge")
         return out
 

@@ -126,6 +126,22 @@ def test_swap_sides_reports_position_bias(ddir):
     assert "4 of 4 rows changed decision" in (ddir / "out" / "report.md").read_text()
 
 
+def test_swapped_order_judge_only_scores_and_plan_matches_the_run(ddir):
+    from tests.conftest import write_recipe
+    from tests.test_plan import plan_cli
+
+    data = recipe({"rounds": 1, "swap_sides": True, "prior_weight": 1.0})
+    rows, man = run(ddir, data)
+    assert all(r["reason"] == "it asks for subscribers" for r in rows if r["decision"] == r["judge_decision"])
+    # per row: forward 2 turns + judge + category/reason; swapped 2 turns + judge (its reason is never shown); single judge
+    assert man["counts"]["llm_calls"] + man["counts"]["cache_hits"] == 4 * 8
+    write_recipe(ddir / "d.yaml", data)
+    plan_cli(str(ddir / "d.yaml"), "-o", "planned")
+    plan = json.loads((ddir / "planned.plan.json").read_text())
+    assert plan["models"]["small"]["calls"] == 4 * 8
+    assert not any("swapped" in s["desc"] and "category/reason" in s["desc"] for s in plan["stages"])
+
+
 def test_swap_sides_consistent(ddir):
     rows, man = run(ddir, recipe({"swap_sides": True}))
     assert all(r["position_consistent"] is True for r in rows) and man["metrics"]["position_bias"]["rate"] == 0.0
