@@ -119,6 +119,12 @@ class DawidSkene(LabelModel):
         """X with each vote scaled by its weight in the E-step: the labeler's share among identical
         columns, and within a group of correlated labelers 1 / the members voting in that row (so
         a group's votes in a row count as one vote, and a member voting alone counts fully)."""
+        if not self.groups_:
+            if np.all(self.share_ == 1.0):
+                return X
+            Xw = X.copy()
+            Xw.data = self.share_[X.indices // self.k]  # column j·k + l belongs to labeler j
+            return Xw
         from agentlab.labeling.correlation import row_weights
 
         Xw = X.copy()

@@ -7,7 +7,9 @@ where 22 prompt variants of one LLM vouch for each other). So `auto` fits the ca
 1. **With gold** (``fit(L, gold=y)``, y = class or -1 per row: dev-file rows or labeled seed rows
    appended to the matrix): each candidate is fitted as is and with the class prior calibrated on
    the gold rows (their class counts, shrunk toward the balance the votes imply); the one with the
-   best accuracy on the gold rows wins. The caller must not score the rows it passed as gold.
+   best accuracy on the gold rows wins; where several tie (a handful of gold rows often cannot
+   separate them), the vote-only choice below decides. The caller must not score the rows it
+   passed as gold.
 2. **Without gold**:
 
    - groups of correlated labelers (found by Dawid–Skene, `correlation`) count as one labeler in
@@ -44,7 +46,7 @@ from agentlab.labeling.matrix import check_matrix, vote_counts
 
 DEFAULT_CANDIDATES = ("dawid_skene", "dawid_skene_groups", "weighted", "metal", "majority")
 METAL_MAX_CELLS = 1500  # metal's overlap matrix is (m·k)², quadratic in labelers × classes
-MAX_CRITERION_ROWS = 20_000  # the vote-only criteria are computed on a seeded sample of rows
+MAX_CRITERION_ROWS = 10_000  # the vote-only criteria are computed on a seeded sample of rows
 MAX_HELD_OUT = 24  # labelers masked in turn (the most active ones)
 SCORE_SLACK = 0.01  # a later candidate must beat an earlier one by more than this to be picked
 
@@ -142,7 +144,7 @@ class AutoLabelModel(LabelModel):
 
     def __init__(self, cardinality: int, candidates: list[str] | None = None, runaway: float = 0.5,
                  include_hyper: bool = False, options: dict[str, dict[str, Any]] | None = None,
-                 max_fit_rows: int = 200_000, **kw: Any):
+                 max_fit_rows: int = 100_000, **kw: Any):
         if candidates is not None and (not candidates or "auto" in candidates):
             raise ValueError(f"auto: candidates must be a non-empty list of other label models (got {candidates!r})")
         if not 0 <= runaway <= 1:
@@ -175,10 +177,9 @@ class AutoLabelModel(LabelModel):
         self.models_ = {}
         for n in self._names(L.shape[1]):
             self.models_[n] = self._fit_candidate(n, self.class_prior, F, WF)
+        self._select_by_votes(L)
         if y is not None and (y >= 0).any():
             self._select_with_gold(L, y, F, WF)
-        else:
-            self._select_by_votes(L)
         self.chosen_ = self.models_[self.selection_["picked"]]
         self.class_balance_ = self.chosen_.class_balance_
         return self
@@ -235,7 +236,10 @@ class AutoLabelModel(LabelModel):
         kept = [n for n in self.models_ if n == "majority" or agree[n] >= self.runaway]
         dropped = [n for n in self.models_ if n not in kept]
         held = held_out_units(C)
-        scores = {n: leave_one_labeler_out(self.models_[n], S, C, units, held) for n in kept} if held else {}
+        scores: dict[str, float] = {}
+        for n in kept if held else []:
+            same = next((o for o in scores if self.models_[o] is self.models_[n]), None)  # an alias: same model
+            scores[n] = scores[same] if same else leave_one_labeler_out(self.models_[n], S, C, units, held)
         fallback = "majority" if "majority" in kept else kept[0] if kept else next(iter(self.models_))
         if scores:
             best = max(v for v in scores.values() if np.isfinite(v))
@@ -276,13 +280,19 @@ class AutoLabelModel(LabelModel):
                     self.models_[f"{n}+gold_prior"] = self._fit_candidate(n, calibrated, F, WF)
         covered = known & (L >= 0).any(axis=1)
         rows = covered if covered.any() else known
-        acc = {n: float((m.predict(L[rows]) == y[rows]).mean()) for n, m in self.models_.items()}
-        picked = max(acc, key=lambda n: (acc[n], -list(self.models_).index(n)))
-        runner = max((n for n in acc if n != picked), key=lambda n: acc[n], default=None)
+        acc = {n: float((m.predict(L)[rows] == y[rows]).mean()) for n, m in self.models_.items()}
+        best = max(acc.values())
+        tied = [n for n in acc if acc[n] >= best - 1e-12]
+        by_votes = self.selection_
+        # gold rows too few to separate the best: the vote-only pick (or its calibrated twin) breaks the tie
+        picked = next((n for n in (by_votes["picked"], f"{by_votes['picked']}+gold_prior") if n in tied), tied[0])
+        runner = max((n for n in acc if n not in tied), key=lambda n: acc[n], default=None)
         reason = f"best accuracy on {int(rows.sum())} gold rows ({acc[picked]:.3f}"
         reason += f"; next {runner} {acc[runner]:.3f})" if runner else ")"
+        if len(tied) > 1:
+            reason += f"; {len(tied)} models tie there, so the vote-only choice ({by_votes['picked']}) decides"
         self.selection_ = {"picked": picked, "by": "gold", "reason": reason, "gold_rows": int(rows.sum()),
-                           "gold_accuracy": _rounded(acc),
+                           "gold_accuracy": _rounded(acc), "votes_choice": by_votes, "groups": by_votes.get("groups", []),
                            "calibrated_prior": None if calibrated is None else [round(float(p), 4) for p in calibrated]}
 
     # -- protocol -----------------------------------------------------------------------
