@@ -114,6 +114,10 @@ class DebateSettings(StrictModel):
     debaters: list[DebaterConfig] = Field(default_factory=_default_debaters, min_length=1,
                                           description="Speakers, in speaking order (fixed every round).")
     rounds: int = Field(2, ge=1, description="Rounds; every debater speaks once per round.")
+    simultaneous_opening: bool = Field(
+        False, description="Debaters write their first-round turns without seeing each other's (opening statements); later "
+        "rounds see the whole transcript. With `swap_sides` both speaking orders share the openings (the same calls), so "
+        "with `rounds: 1` the swapped order costs no debater calls and position bias is the judge's alone.")
     max_reasons: int = Field(3, ge=1, description="At most this many short reasons per turn (longer lists are cut).")
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="The judge.")
     answer: AnswerConfig = Field(default_factory=AnswerConfig, description="Choices and what else the judge gives.")

@@ -24,8 +24,9 @@ def plan_debate(debate: Debate, rows: list[dict[str, Any]], order: list, tag: st
     for rnd in range(s.rounds):
         for d in order:
             reqs = [debate._debater_request(d, c, [], rnd) for c in common]
-            out.append(PlannedCalls(d.model, f"{tag}: round {rnd + 1}, {d.role}", reqs, exact=before == 0,
-                                    added_prompt_tokens=before))
+            shown = 0 if rnd == 0 and s.simultaneous_opening else before
+            out.append(PlannedCalls(d.model, f"{tag}: round {rnd + 1}, {d.role}", reqs, exact=shown == 0,
+                                    added_prompt_tokens=shown))
             before += d.max_tokens
     out += plan_judge(debate, rows, f"{tag}: judge", transcript_tokens=before, detail=detail)
     return out

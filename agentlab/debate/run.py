@@ -200,7 +200,8 @@ class Debate:
         roles = [d.role for d in self.s.debaters]
         for rnd in range(self.s.rounds):
             for d in order:
-                reqs = [self._debater_request(d, common[i], transcripts[i], rnd) for i in range(len(rows))]
+                opening = rnd == 0 and self.s.simultaneous_opening  # each debater opens without seeing the others
+                reqs = [self._debater_request(d, common[i], [] if opening else transcripts[i], rnd) for i in range(len(rows))]
                 answers = self.ctx.complete(d.model, reqs, desc=f"{tag}: round {rnd + 1}, {d.role}")
                 for i, ans in enumerate(answers):
                     self._add(i, ans.result)

@@ -142,6 +142,20 @@ def test_swapped_order_judge_only_scores_and_plan_matches_the_run(ddir):
     assert not any("swapped" in s["desc"] and "category/reason" in s["desc"] for s in plan["stages"])
 
 
+def test_simultaneous_opening_shares_the_turns_between_orders(ddir):
+    # the negative's turn echoes what it saw: with simultaneous openings it never sees the affirmative's
+    models = {"small": fake({"for your decision": DETAIL, "Debate so far": "- rebuttal", "affirmative, your turn": AFF,
+                             "negative, your turn": NEG, "judge's decision": "yes"})}
+    rows, man = run(ddir, recipe({"rounds": 1, "swap_sides": True, "simultaneous_opening": True}, models))
+    for r in rows:
+        assert [t["text"] for t in r["transcript"]] == [AFF, NEG]
+        assert [t["text"] for t in r["transcript_swapped"]] == [NEG, AFF]
+    # per row: 2 opening turns (shared by both orders) + forward judge and its reason + swapped judge + single judge
+    assert man["counts"]["llm_calls"] == 4 * 6
+    rows, _ = run(ddir, recipe({"rounds": 2, "swap_sides": True, "simultaneous_opening": True}, models))
+    assert [t["text"] for t in rows[0]["transcript"]] == [AFF, NEG, "- rebuttal", "- rebuttal"]  # round 2 sees round 1
+
+
 def test_swap_sides_consistent(ddir):
     rows, man = run(ddir, recipe({"swap_sides": True}))
     assert all(r["position_consistent"] is True for r in rows) and man["metrics"]["position_bias"]["rate"] == 0.0
