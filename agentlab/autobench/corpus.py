@@ -27,6 +27,7 @@ class Corpus:
         self._words = [set(tokens(t)) for t in self.texts.values()]
         self._bm25: Any = None
         self._dense: Any = None
+        self._vocab: set[str] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -59,6 +60,12 @@ class Corpus:
             return 0
         need = math.ceil(len(words) / 2)
         return sum(sum(w in doc for w in words) >= need for doc in self._words)
+
+    def unknown_words(self, phrase: str, min_len: int = 1) -> list[str]:
+        """The phrase's content words of at least `min_len` characters that no document holds."""
+        if self._vocab is None:
+            self._vocab = set().union(*self._words) if self._words else set()
+        return [w for w in content_words(phrase) if len(w) >= min_len and w not in self._vocab]
 
     def salience(self, phrase: str) -> float:
         """log(1 + document frequency) / log(1 + corpus size), in [0, 1]."""

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from agentlab.engine import RunContext
 
 RETRIES = 2  # extra proposal calls (new seeds) when too few categories are new
+ODD_WORD_LEN = 10  # a category word this long that no document holds is made up (run-together words), not a topic
 RETRY_HEAT = 0.3  # each retry samples hotter: a model that repeats itself at one temperature often does at the next seed too
 
 
@@ -39,8 +40,19 @@ class ProposalRound:
 
     new: list[Proposal] = field(default_factory=list)
     repeats: list[str] = field(default_factory=list)
+    odd: list[str] = field(default_factory=list)  # names with a long made-up word no document has ("GENESETSUBRANGER")
     errors: list[str] = field(default_factory=list)
     calls: int = 0
+
+
+def tidy_category(name: str) -> str:
+    """Whitespace collapsed; an all-capitals name with a word longer than an acronym in sentence case
+    ("GENE EXPRESSION" -> "Gene expression"; "DNA" stays)."""
+    name = " ".join(str(name).split())
+    letters = [c for c in name if c.isalpha()]
+    if letters and all(c.isupper() for c in letters) and any(len(w) > 5 for w in name.split()):
+        return name[:1] + name[1:].lower()
+    return name
 
 
 def category_key(name: str) -> str:
@@ -79,7 +91,10 @@ class Proposer:
             if ans.value is None:
                 out.errors.append(ans.error or "no answer")
             for p in (ans.value.categories if ans.value is not None else []):
-                p.category = " ".join(p.category.split())
+                p.category, p.parent = tidy_category(p.category), tidy_category(p.parent)
+                if self.corpus.unknown_words(p.category, min_len=ODD_WORD_LEN):
+                    out.odd.append(p.category)
+                    continue
                 key = category_key(p.category)
                 if not key or key in seen:
                     out.repeats.append(p.category)

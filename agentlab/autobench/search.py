@@ -132,7 +132,7 @@ class Search:
             ranked.sort(key=lambda ps: -(ps[1] or 0.0))
         chosen = [(p, s) for p, s in ranked if s is None or s >= self.cfg.min_salience][:keep]
         entry: dict[str, Any] = {"variant": v.name, "iteration": it, "proposed": [p.category for p in rnd.new],
-                                 "repeats_dropped": rnd.repeats, "proposal_errors": rnd.errors,
+                                 "repeats_dropped": rnd.repeats, "odd_names_dropped": rnd.odd, "proposal_errors": rnd.errors,
                                  "salience": {p.category: s for p, s in ranked}, "kept": [p.category for p, _ in chosen],
                                  "below_min_salience": [p.category for p, s in ranked if s is not None and s < self.cfg.min_salience]}
         if not chosen:  # nothing new stops the search; only low-salience categories just skip this iteration

