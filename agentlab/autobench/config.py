@@ -75,6 +75,10 @@ class AutobenchConfig(TaskConfig):
                                                                 "(graded); multiple_choice = candidates pick among the answer and distractor phrases from the document.")
     answer_mode: Literal["auto", "write", "extract"] = Field("auto", description="write = the proposer writes question and "
                                                             "answer; extract = it writes the question and the answer is the document phrase it scores most likely (grounded by construction); auto = extract when the backend scores options.")
+    question_style: Literal["auto", "written", "cloze"] = Field(
+        "auto", description="written = the proposer writes each question from its document; cloze = a document sentence with "
+        "the answer phrase (the phrase the proposer scores most about the category) blanked out, for models that write "
+        "poorly; auto = cloze when the proposer is the embedded model and questions are multiple choice, else written.")
     choices: int = Field(4, ge=2, le=8, description="Options per multiple-choice question (answer + distractors).")
     require_grounded: bool = Field(True, description="Drop question-answer pairs whose answer is not in their document.")
     verify_answers: bool = Field(True, description="Multiple choice: keep a question only when its answer is a well-formed "

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agentlab.autobench.cloze import cloze, fits
 from agentlab.autobench.text import (
     answer_spans,
     grounded,
@@ -43,6 +44,16 @@ class Slot:
     index: int = 0  # k-th question of a category without documents: its own seed, so the k questions differ
 
 
+def question_style(cfg: AutobenchConfig, ctx: RunContext) -> tuple[str, str]:
+    """(`written` or `cloze`, why) for questions written from documents."""
+    if cfg.question_style != "auto":
+        return cfg.question_style, f"`question_style: {cfg.question_style}` in the recipe"
+    if cfg.question_format == "multiple_choice" and ctx.runs_embedded(cfg.proposer) and "options" in ctx.backend(cfg.proposer).capabilities:
+        return "cloze", (f"`question_style: auto` and the proposer `{ctx.resolve_model(cfg.proposer)}` is the embedded SmolLM2-135M, "
+                         "whose written questions its answers mostly do not answer")
+    return "written", "`question_style: auto` and the proposer is not the embedded SmolLM2-135M (or questions are open)"
+
+
 def answer_mode(cfg: AutobenchConfig, ctx: RunContext) -> str:
     """`write` or `extract` (auto: extract when the proposer's backend scores options)."""
     if cfg.answer_mode != "auto":
@@ -65,17 +76,25 @@ class QuestionWriter:
         self.seed = cfg.seed if cfg.seed is not None else ctx.seed
         caps = ctx.backend(cfg.proposer).capabilities
         self.verify = cfg.verify_answers and cfg.question_format == "multiple_choice" and "options" in caps
+        self.style, self.style_why = question_style(cfg, ctx)
 
     def write(self, slots: list[Slot], desc: str = "autobench questions") -> list[dict[str, Any]]:
         """One checked pair per slot: question, answer, category, doc_id, grounded, choices, rejected (reason or None)."""
-        extract = [s.doc_id is not None and self.mode == "extract" for s in slots]
-        reqs = [self._request(s, not ex) for s, ex in zip(slots, extract)]
-        answers = self.ctx.complete(self.cfg.proposer, reqs, desc=desc)
+        cloze = [s.doc_id is not None and self.style == "cloze" for s in slots]
+        extract = [s.doc_id is not None and self.mode == "extract" and not c for s, c in zip(slots, cloze)]
+        written = [s for s, c in zip(slots, cloze) if not c]
+        answers = iter(self.ctx.complete(self.cfg.proposer, [self._request(s, not ex) for s, ex, c in zip(slots, extract, cloze) if not c],
+                                         desc=desc) if written else [])
         pairs = []
-        for s, ans in zip(slots, answers):
+        for s, c in zip(slots, cloze):
+            base = {"category": s.category, "requirement": s.requirement or None, "doc_id": s.doc_id}
+            if c:
+                pairs.append({**base, "question": "", "answer": "", "answer_source": "cloze", "_raw": None, "_error": None})
+                continue
+            ans = next(answers)
             question, answer = parse_qa(ans.value)
-            pairs.append({"question": question, "answer": answer, "category": s.category, "requirement": s.requirement or None,
-                          "doc_id": s.doc_id, "answer_source": "written", "_raw": ans.raw, "_error": ans.error})
+            pairs.append({**base, "question": question, "answer": answer, "answer_source": "written", "_raw": ans.raw, "_error": ans.error})
+        self._cloze([p for p, c in zip(pairs, cloze) if c])
         self._extract([p for p, ex in zip(pairs, extract) if ex and p["question"]])
         for p in pairs:
             p["rejected"] = self._check(p)
@@ -100,6 +119,25 @@ class QuestionWriter:
         sampled = slot.doc_id is None and slot.index > 0
         return ChatRequest(messages=msgs, max_tokens=96 if with_answer else 64, temperature=self.cfg.temperature if sampled else 0.0,
                            seed=self.seed + slot.index, stop=["\n\n"] if with_answer else ["\n"])
+
+    def _cloze(self, pairs: list[dict[str, Any]]) -> None:
+        """The phrase the proposer scores most about the category (among well-formed phrases that a sentence of the
+        document can blank) becomes the answer; the question is that sentence with the phrase blanked."""
+        todo, reqs = [], []
+        for p in pairs:
+            doc = self._doc(p["doc_id"])
+            spans = [x for x in answer_spans(doc, limit=MAX_SPANS) if well_formed(x) and fits(doc, x)]
+            if spans:
+                todo.append(p)
+                about = f"Which phrase of the document is about {p['category']}?"
+                reqs.append(ChatRequest(messages=self.extract_prompt.messages(document=doc, question=about),
+                                        max_tokens=16, options=spans, seed=self.seed))
+        for p, res in zip(todo, self.ctx.call(self.cfg.proposer, reqs, desc="autobench cloze answers") if reqs else []):
+            if res.ok and res.option_logprobs:
+                p["answer"] = pick_span(res.option_logprobs)
+                p["question"] = cloze(self._doc(p["doc_id"]), p["answer"]) or ""
+            else:
+                p["_error"] = res.error
 
     def _extract(self, pairs: list[dict[str, Any]]) -> None:
         """Answer each pair's question with the document phrase the proposer finds most likely."""

@@ -20,7 +20,7 @@ EMBEDDED_CAVEAT = ("AutoBencher ran with the embedded SmolLM2-135M in some roles
                    "Answers are chosen from document phrases by log-probability (extract mode), which keeps them grounded. "
                    "Use a stronger proposer (any GGUF via model_path, a server) for a real benchmark.")
 ROW_FIELDS = ("question", "answer", "category", "doc_id", "difficulty", "requirement", "iteration", "choices", "grounded",
-              "grounding_overlap", "answer_source", "answers", "correct", "grading", "leakage", "_raw", "_error")
+              "grounding_overlap", "answer_source", "verified", "answers", "correct", "grading", "leakage", "_raw", "_error")
 
 
 @TASKS.register("autobench")
@@ -53,7 +53,9 @@ class AutobenchTask(Task):
             if getattr(cfg.ablations, name):
                 variants[name] = search.run(name)
         main = variants["autobench"]
+        ctx.metrics["question_style"] = {"style": search.writer.style, "why": search.writer.style_why}
         write_all(ctx, cfg, variants, minutes=main.seconds / 60 or (time.perf_counter() - t0) / 60)
+        ctx.report += [f"Questions from documents: **{search.writer.style}** ({search.writer.style_why}).", ""]
         return [self._row(p, main) for p in main.kept]
 
     @staticmethod

@@ -171,6 +171,8 @@ def test_tiny_real_run_with_the_embedded_model(adir):
     assert len(m["search"]) == 1 and len(m["categories"]) <= 1
     assert m["search"][0]["proposed"]            # JSON-constrained proposals always parse (whether BM25 finds documents varies)
     assert man["counts"]["llm_calls"] >= 1 and any("SmolLM2" in c for c in man["caveats"])
+    assert m["question_style"]["style"] == "cloze"  # auto: the embedded proposer gets cloze questions
     for r in rows:
-        assert r["answer_source"] == "extracted" and r["grounded"] is True and r["doc_id"] in DOCS
+        assert r["answer_source"] == "cloze" and r["grounded"] is True and r["doc_id"] in DOCS
+        assert "____" in r["question"] and r["verified"] == r["answer"]
         assert set(r["correct"]) == {"small", "terse"} and r["answer"] in r["choices"]
