@@ -10,6 +10,8 @@ margin log P(yes) − log P(no) then decides:
 - a slot the rules cannot decide (a modifier that may be part of a compound) is kept when its margin
   reaches `accept_margin`.
 
+A rule triplet with no alternative is not scored at all when `keep_margin` is null (nothing could change it).
+
 A failed call is data: its slot falls back to what the rules alone do, and the row says so in `_error`.
 """
 
@@ -62,9 +64,14 @@ class Verifier:
         self.ctx, self.model, self.prompt, self.seed = ctx, model, prompt, seed
         self.keep, self.accept, self.switch = keep_margin, accept_margin, switch_margin
 
+    def needs_scores(self, slot: Slot) -> bool:
+        """Whether any threshold can act on this slot: a rule triplet with no alternative and no `keep_margin` stays
+        whatever the model says, so its option is not scored (no call)."""
+        return not slot.default or len(slot.options) > 1 or self.keep is not None
+
     def run(self, captions: list[str], slots: list[list[Slot]]) -> Verdicts:
-        """Score every option of every row's slots in one batched call, then choose per slot."""
-        jobs = [(i, k, t) for i, row in enumerate(slots) for k, s in enumerate(row) for t in s.options]
+        """Score every option of every row's slots that a threshold can act on, in one batched call; choose per slot."""
+        jobs = [(i, k, t) for i, row in enumerate(slots) for k, s in enumerate(row) if self.needs_scores(s) for t in s.options]
         reqs = [ChatRequest(messages=self.prompt.messages(caption=captions[i], fact=verbalise(t)),
                             options=[*YES, *NO], max_tokens=1, seed=self.seed) for i, _, t in jobs]
         margins: dict[tuple[int, int, Triplet], float | None] = {}
@@ -74,12 +81,16 @@ class Verifier:
             if margins[(i, k, t)] is None:
                 failed[i] = failed.get(i, 0) + 1
         out = Verdicts([], [], [], {"options": len(jobs), "failed": sum(failed.values()), "kept": 0, "dropped": 0,
-                                    "switched": 0, "accepted": 0, "rule_fallback": 0})
+                                    "switched": 0, "accepted": 0, "rule_fallback": 0, "unscored": 0})
         for i, row in enumerate(slots):
             chosen, cands = [], []
             for k, slot in enumerate(row):
                 m = [margins.get((i, k, t)) for t in slot.options]
-                pick = self._choose(slot, m, out.stats)
+                if self.needs_scores(slot):
+                    pick = self._choose(slot, m, out.stats)
+                else:  # nothing the model says could change it
+                    pick = slot.options[0]
+                    out.stats["unscored"] += 1
                 if pick is not None:
                     chosen.append(pick)
                 cands.append({"options": [{"triplet": list(t), "margin": None if x is None else round(x, 4)}

@@ -300,6 +300,19 @@ def test_hybrid_failed_scores_fall_back_to_the_rules(trip_dir):
     assert man["metrics"]["verify"]["rule_fallback"] >= 1
 
 
+def test_hybrid_skips_scores_no_threshold_could_act_on(trip_dir):
+    recipe = _hybrid(trip_dir)
+    recipe["task"]["verify"] = {"keep_margin": None}  # a lone rule triplet then stays whatever the model says
+    rows, man = _run(trip_dir, recipe)
+    v = man["metrics"]["verify"]
+    assert v["unscored"] >= 1 and v["dropped"] == 0
+    assert ("car", "parked on", "street") in [_trip(t) for t in rows[3]["triplets"]]  # kept without asking
+    lone = [c for r in rows for c in r["triplet_candidates"] if c["rules"] and len(c["options"]) == 1]
+    assert lone and all(c["options"][0]["margin"] is None for c in lone)
+    assert not any("Fact: car parked on street" in c for c in _calls(trip_dir, "Caption:"))
+    assert all(r["_error"] is None for r in rows)
+
+
 def test_auto_path_on_a_non_embedded_model_is_llm4sgg(trip_dir):
     _rows, man = _run(trip_dir, _recipe(trip_dir))
     assert man["metrics"]["triplets_path"]["path"] == "llm4sgg"
