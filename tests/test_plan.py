@@ -65,24 +65,25 @@ def test_quickstart_plan_matches_the_run_and_a_finished_run_plans_zero(workdir):
     assert not (workdir / "run").exists()  # nothing written into (or as) the run directory
     plan = json.loads((workdir / "run.plan.json").read_text())
     m = plan["models"]["small"]
-    assert plan["rows"] == 40 and m["calls"] == 80 and m["cached"] == 0 and m["to_call"] == 80  # 2 prompt labelers x 40 rows
+    # 2 prompt labelers x (40 rows + the 6 labeled seed rows, which they also vote on to pick the label model)
+    assert plan["rows"] == 40 and m["calls"] == 92 and m["cached"] == 0 and m["to_call"] == 92
     assert m["tokenizer"].startswith("llama.cpp tokenizer") and m["completion_tokens"] == 0 and m["cost_usd"] == 0
-    assert "small" in out and "80" in out
+    assert "small" in out and "92" in out
 
     res = CliRunner().invoke(main, ["generate", recipe, "-q", "-o", "run"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     man = json.loads((workdir / "run" / "manifest.json").read_text())
-    assert man["counts"]["llm_calls"] == m["to_call"] == 80 and man["counts"]["cache_hits"] == 0
+    assert man["counts"]["llm_calls"] == m["to_call"] == 92 and man["counts"]["cache_hits"] == 0
     assert man["usage"]["prompt_tokens"] == m["prompt_tokens"]  # the same tokenizer and chat template as the run
 
     before = snapshot(workdir / "run")
     plan_cli(recipe, "-o", "run", "--plan-file", "again.json")
     again = json.loads((workdir / "again.json").read_text())["models"]["small"]
-    assert again["calls"] == 80 and again["cached"] == 80 and again["to_call"] == 0 and again["prompt_tokens"] == 0
+    assert again["calls"] == 92 and again["cached"] == 92 and again["to_call"] == 0 and again["prompt_tokens"] == 0
     assert snapshot(workdir / "run") == before  # the cache was read without writing
 
     plan_cli(recipe, "-o", "run", "--fresh", "--plan-file", "f.json")
-    assert json.loads((workdir / "f.json").read_text())["models"]["small"]["to_call"] == 80
+    assert json.loads((workdir / "f.json").read_text())["models"]["small"]["to_call"] == 92
 
 
 # -- generate against a local OpenAI-compatible server -----------------------------------------------

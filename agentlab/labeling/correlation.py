@@ -50,12 +50,13 @@ def pair_lift(L: Any, k: int, theta: np.ndarray, pi: np.ndarray) -> tuple[np.nda
 
 
 def labeler_groups(L: Any, k: int, theta: np.ndarray, pi: np.ndarray, min_lift: float = 2.0,
-                   min_overlap: int = 20, min_jaccard: float = 0.3) -> list[list[int]]:
+                   min_overlap: int = 20, min_jaccard: float = 0.3,
+                   pairs: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[int]]:
     """Groups (size >= 2) of labelers linked by lift >= `min_lift` on >= `min_overlap` shared
     votes that are also near-copies: the rows where both vote the same class are at least
     `min_jaccard` of the rows where either votes (lift alone also links a narrow rule to the broad
-    rule it refines)."""
-    obs, lift = pair_lift(L, k, theta, pi)
+    rule it refines). `pairs` = a `pair_lift` result for the same L, theta and pi, to reuse."""
+    obs, lift = pairs if pairs is not None else pair_lift(L, k, theta, pi)
     votes = np.count_nonzero(np.asarray(L) >= 0, axis=0).astype(float)
     jaccard = obs / np.maximum(np.add.outer(votes, votes) - obs, 1.0)
     linked = (lift >= min_lift) & (obs >= min_overlap) & (jaccard >= min_jaccard)

@@ -199,7 +199,7 @@ class AutoLabelModel(LabelModel):
         if base is not None and name == "dawid_skene_groups" and "dawid_skene_groups" not in self.options:
             from agentlab.labeling.correlation import labeler_groups
 
-            groups = labeler_groups(L, self.k, base.theta_, base.class_balance_) if L.shape[1] > 2 else []
+            groups = labeler_groups(L, self.k, base.theta_, base.class_balance_, pairs=self._pairs(L, base)) if L.shape[1] > 2 else []
             if not groups:
                 return base  # no correlated groups: the same model
             return self._fit_one(AGGREGATORS.get(name)(self.k, class_prior=prior, groups=groups, **self._common), L, W)
@@ -266,7 +266,16 @@ class AutoLabelModel(LabelModel):
             return []
         from agentlab.labeling.correlation import labeler_groups
 
-        return labeler_groups(S, self.k, ds.theta_, ds.class_balance_, min_jaccard=0.0)
+        return labeler_groups(S, self.k, ds.theta_, ds.class_balance_, min_jaccard=0.0, pairs=self._pairs(S, ds))
+
+    def _pairs(self, L: np.ndarray, ds: LabelModel) -> tuple[np.ndarray, np.ndarray]:
+        """`correlation.pair_lift` of L under `ds`, computed once per (rows, model)."""
+        from agentlab.labeling.correlation import pair_lift
+
+        key = (len(L), L.shape[1], id(ds))
+        if getattr(self, "_pairs_key", None) != key:
+            self._pairs_key, self._pairs_val = key, pair_lift(L, self.k, ds.theta_, ds.class_balance_)
+        return self._pairs_val
 
     def _select_with_gold(self, L: np.ndarray, y: np.ndarray, F: np.ndarray, WF: np.ndarray | None) -> None:
         known = y >= 0

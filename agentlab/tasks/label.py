@@ -154,13 +154,14 @@ class LabelTask(Task):
         labeler cannot vote on them (e.g. a precomputed column the seed file lacks)."""
         dev_rows, dev_gold = self._gold_rows(cfg, seed=False)
         seed_rows, seed_gold = self._gold_rows(cfg, seed=True)
-        self._seed_note = None
-        if seed_rows:
+        self._seed_note = self._seed_problem(ctx, seed_rows) if seed_rows else None
+        if seed_rows and self._seed_note is None:
             try:
                 Ls, Ws, _ = _stack([lab.label(ctx, seed_rows) for lab in self.labelers])
             except Exception as e:
                 self._seed_note = f"task.seed rows were not used to choose the label model: {e}"
-                seed_rows, seed_gold = [], seed_gold[:0]
+        if self._seed_note is not None:
+            seed_rows, seed_gold = [], seed_gold[:0]
         parts = []
         if dev_rows:
             parts.append(_stack([lab.label(ctx, dev_rows) for lab in self.labelers])[:2])
@@ -170,6 +171,27 @@ class LabelTask(Task):
             return [], np.zeros(0, dtype=np.int64), None, None
         return (dev_rows + seed_rows, np.concatenate([dev_gold, seed_gold]),
                 np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+    def _seed_problem(self, ctx, seed_rows: list[dict[str, Any]]) -> str | None:
+        """Why the seed rows cannot serve as gold rows, found by the labelers that read arbitrary
+        columns (precomputed, python) before any LLM call is spent on them; None if they can."""
+        for lab in self.labelers:
+            if lab.config.type in ("precomputed", "python"):
+                try:
+                    lab.label(ctx, seed_rows)
+                except Exception as e:
+                    return f"task.seed rows were not used to choose the label model: {e}"
+        return None
+
+    def gold_row_calls(self, ctx) -> list:
+        """The LLM calls voting on the gold rows (aggregate.dev, task.seed) adds, for `agentlab plan`."""
+        agg = ctx.recipe.aggregate if ctx.recipe is not None and ctx.recipe.aggregate else None
+        dev_rows, _ = self._gold_rows(agg, seed=False)
+        seed_rows, _ = self._gold_rows(agg, seed=True)
+        if seed_rows and self._seed_problem(ctx, seed_rows) is not None:
+            seed_rows = []
+        gold_rows = dev_rows + seed_rows
+        return [p for lab in self.labelers for p in lab.planned_calls(ctx, gold_rows)] if gold_rows else []
 
     def _gold_rows(self, cfg, seed: bool) -> tuple[list[dict[str, Any]], np.ndarray]:
         """Labeled rows that pick the label model: `aggregate.dev`, or `task.seed` (`aggregate.seed_gold`)."""
@@ -199,6 +221,7 @@ class LabelTask(Task):
         """Every labeler's calls, plus escalation's as an upper bound (which rows escalate depends on the votes)."""
         self._recipe = ctx.recipe
         out = [p for lab in self.labelers for p in lab.planned_calls(ctx, rows)]
+        out += self.gold_row_calls(ctx)  # the labelers also vote on the gold rows that pick the model
         esc = ctx.recipe.escalate if ctx.recipe is not None else None
         if esc is not None:
             from agentlab.labeling.labelers import PromptLabeler, PromptLabelerConfig
