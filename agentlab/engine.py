@@ -49,33 +49,52 @@ class Answer:
 
 
 @dataclass
-class RunContext:
-    """What tasks and stages use: backends by model name, cached calls, progress, counters."""
+class RunConfig:
+    """The run's static configuration: what was asked for, fixed before the first call."""
 
     model_configs: dict[str, Any]
-    cache: CallCache
-    progress: Progress = field(default_factory=lambda: Progress(quiet=True))
-    fresh: bool = False
-    seed: int = 0
     recipe: Any = None
-    stats: dict[str, ModelStats] = field(default_factory=dict)
+    seed: int = 0
+    fresh: bool = False  # ignore the call cache (answers are still written to it)
+    budget_usd: float | None = None
+    gold: list[Any] | None = None  # the gold column, split off the rows so no task or prompt sees it
+
+
+@dataclass
+class OutputsSink:
+    """What the run reports besides its rows: the run directory and what goes into the manifest and report."""
+
     run_dir: Any = None
-    gold: list[Any] | None = None
-    executor: Any = None  # an agentlab.executors.Executor; None = local (this process)
     metrics: dict[str, Any] = field(default_factory=dict)
     report: list[str] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)
     prompts: dict[str, str] = field(default_factory=dict)
     caveats: list[str] = field(default_factory=list)
+    classes: list[str] | None = None  # the label task's class names (for report views)
 
-    def load_prompt(self, path: str):
-        """Load a template named in the recipe and record its hash for the manifest."""
-        from agentlab.prompts import load_prompt
 
-        resolved = self.recipe.resolve(path) if self.recipe is not None else path
-        prompt = load_prompt(resolved)
-        self.prompts[str(path)] = prompt.hash
-        return prompt
+class CallService:
+    """Backends (one per identity per process), the call cache, the executor, progress and per-model counters.
+
+    Args:
+        config: the run's static configuration (models, fresh).
+        cache: the call cache.
+        progress: where call progress bars go.
+        executor: an :class:`agentlab.executors.Executor`; None = the local one.
+    """
+
+    def __init__(self, config: RunConfig, cache: CallCache, progress: Progress | None = None, executor: Any = None):
+        self.config, self.cache, self.executor = config, cache, executor
+        self.progress = progress if progress is not None else Progress(quiet=True)
+        self.stats: dict[str, ModelStats] = {}
+
+    @property
+    def model_configs(self) -> dict[str, Any]:
+        return self.config.model_configs
+
+    @property
+    def fresh(self) -> bool:
+        return self.config.fresh
 
     def resolve_model(self, name: str | None) -> str:
         """Map `default`/None to the single configured model."""
@@ -229,6 +248,61 @@ class RunContext:
             for k, v in asdict(s).items():
                 setattr(tot, k, getattr(tot, k) + v)
         return asdict(tot)
+
+
+_PARTS = {"config": ("model_configs", "recipe", "seed", "fresh", "budget_usd", "gold"),
+          "calls": ("cache", "executor", "progress", "stats"),
+          "outputs": ("run_dir", "metrics", "report", "artifacts", "prompts", "caveats", "classes")}
+
+
+def _delegate(part: str, name: str) -> property:
+    return property(lambda self: getattr(getattr(self, part), name), lambda self, v: setattr(getattr(self, part), name, v),
+                    doc=f"`{part}.{name}`")
+
+
+class RunContext:
+    """What tasks and stages use, in three parts: `config` (:class:`RunConfig`, static), `calls`
+    (:class:`CallService`: backends, cache, executor, progress, counters) and `outputs` (:class:`OutputsSink`:
+    run directory, metrics, report, artifacts, prompt hashes, caveats).
+
+    The flat attributes of earlier versions (`ctx.cache`, `ctx.run_dir`, `ctx.metrics`, ...) read and write
+    the part that owns them, and the call methods (`call`, `complete`, `backend`, ...) are the call service's.
+    """
+
+    def __init__(self, model_configs: dict[str, Any], cache: CallCache, progress: Progress | None = None,
+                 fresh: bool = False, seed: int = 0, recipe: Any = None, stats: dict[str, ModelStats] | None = None,
+                 budget_usd: float | None = None, run_dir: Any = None, gold: list[Any] | None = None, executor: Any = None,
+                 metrics: dict[str, Any] | None = None, report: list[str] | None = None,
+                 artifacts: dict[str, str] | None = None, prompts: dict[str, str] | None = None,
+                 caveats: list[str] | None = None):
+        self.config = RunConfig(model_configs, recipe, seed, fresh, budget_usd, gold)
+        self.calls = CallService(self.config, cache, progress, executor)
+        if stats:
+            self.calls.stats.update(stats)
+        self.outputs = OutputsSink(run_dir, metrics or {}, report or [], artifacts or {}, prompts or {}, caveats or [])
+
+    def __repr__(self) -> str:
+        return f"RunContext(config={self.config!r}, outputs={self.outputs!r})"
+
+    def load_prompt(self, path: str):
+        """Load a template named in the recipe and record its hash for the manifest."""
+        from agentlab.prompts import load_prompt
+
+        resolved = self.recipe.resolve(path) if self.recipe is not None else path
+        prompt = load_prompt(resolved)
+        self.prompts[str(path)] = prompt.hash
+        return prompt
+
+    def __getattr__(self, name: str) -> Any:  # call methods (call, complete, backend, totals, ...) are the service's
+        if name in ("calls", "config", "outputs"):
+            raise AttributeError(name)
+        return getattr(self.calls, name)
+
+
+for _part, _names in _PARTS.items():
+    for _name in _names:
+        setattr(RunContext, _name, _delegate(_part, _name))
+RunContext._parse = staticmethod(CallService._parse)
 
 
 def close_backends() -> None:
