@@ -217,7 +217,7 @@ def gold_from_rows(rows: list[dict[str, Any]]) -> list[Any] | None:
 def label_source(raw: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     """A one-line description of where the labels came from, for the model card."""
     agg = raw.get("aggregate") or {}
-    method = agg.get("use") or (agg.get("method") if agg.get("method") != "all" else None) or "dawid_skene"
+    method = agg.get("use") or (agg.get("method") if agg.get("method") != "all" else None) or "auto"  # the default label model
     names = sorted({n for r in rows for n in (r.get("votes") or {})})
     models = sorted(n for n, m in (raw.get("models") or {}).items())
     who = f" over {len(names)} labelers ({', '.join(f'`{n}`' for n in names)})" if names else ""
