@@ -6,6 +6,7 @@ from __future__ import annotations
 import heapq
 import json
 import random
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,26 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_CONF = re.compile(rb'^\{.*?"confidence": ?(-?[0-9][0-9.eE+-]*|null|true|false)[,}]')
+
+
+def _lines_with_confidence(path: Path) -> Iterator[tuple[bytes, Any]]:
+    """(line, its top-level "confidence") per non-blank line, parsing the whole line only when a cheap look
+    cannot say (a key "confidence" inside a nested value or a string would be ambiguous)."""
+    with open(path, "rb") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            m = _CONF.match(line) if line.count(b'"confidence"') == 1 else None
+            bare = _STRINGS.sub(b"", line[1 : m.start(1)]) if m else b"{"  # the text before it, strings taken out
+            if bare.count(b"{") != bare.count(b"}") or bare.count(b"[") != bare.count(b"]"):  # nested, or unsure
+                yield line, json.loads(line).get("confidence") if b'"confidence"' in line else None
+                continue
+            v = m.group(1)
+            yield line, None if v == b"null" else (v == b"true") if v in (b"true", b"false") else float(v)
+
+
 def load_rows(path: Path, max_rows: int = MAX_ROWS, seed: int = 0) -> tuple[list[dict[str, Any]], int, str | None]:
     """(rows, total, note): every row up to `max_rows`; past it the least confident rows plus a uniform sample
     of the rest (reservoir), in file order, and a note that says so."""
@@ -33,9 +54,8 @@ def load_rows(path: Path, max_rows: int = MAX_ROWS, seed: int = 0) -> tuple[list
     reservoir: list[tuple[int, dict[str, Any]]] = []
     total = seen = 0
     n_unc = k = None
-    for i, row in enumerate(iter_jsonl(path)):
+    for i, (row, conf) in enumerate(_lines_with_confidence(path)):  # rows stay bytes until kept
         total += 1
-        conf = row.get("confidence")
         if n_unc is None:  # the first row says whether rows carry a confidence
             n_unc = int(max_rows * UNCERTAIN_SHARE) if isinstance(conf, (int, float)) else 0
             k = max_rows - n_unc
@@ -59,7 +79,7 @@ def load_rows(path: Path, max_rows: int = MAX_ROWS, seed: int = 0) -> tuple[list
                 reservoir[j] = cand
     picked = {i: r for _, i, r in uncertain}
     picked.update(dict(reservoir))
-    rows = [picked[i] for i in sorted(picked)]
+    rows = [json.loads(picked[i]) for i in sorted(picked)]
     if total <= max_rows:
         return rows, total, None
     note = (f"This run has {total:,} rows; the table holds {len(rows):,} of them: the {len(uncertain):,} least confident "
@@ -144,14 +164,14 @@ def labeler_views(rows: list[dict[str, Any]], classes: list[str]) -> dict[str, A
     gold = [norm.get(str(r.get("gold")).lower()) if r.get("gold") is not None else None for r in rows]
     confusion = {}
     if any(g is not None for g in gold):
+        kept = [(r, g) for r, g in zip(rows, gold) if g is not None]
+        golds = [g for _, g in kept]
         for n in ["label (label model)", *names]:
-            m = {g: Counter() for g in classes}
-            for r, g in zip(rows, gold):
-                if g is None:
-                    continue
-                v = r.get("label") if n == "label (label model)" else (r.get("votes") or {}).get(n)
-                m[g][v if v is not None else "(abstain)"] += 1
-            confusion[n] = {g: dict(c) for g, c in m.items()}
+            m = {g: {} for g in classes}
+            got = [r.get("label") for r, _ in kept] if n == "label (label model)" else [(r.get("votes") or {}).get(n) for r, _ in kept]
+            for (g, v), c in Counter(zip(golds, got)).items():  # counted in C, not row by row
+                m[g]["(abstain)" if v is None else v] = c
+            confusion[n] = m
     agree = {a: {} for a in names}
     import numpy as np  # every labeler pair over every row: vectorised (32 labelers x 50k rows = 51M pairs of votes)
 

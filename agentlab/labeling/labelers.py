@@ -280,10 +280,28 @@ class PrecomputedLabeler(Labeler):
             except TypeError:  # an unhashable vote (a list): no class
                 return self._index(x)
 
-        for i, v in enumerate(vals):
-            got = [index(x) for x in (v if is_list and isinstance(v, list) else [v])]
-            votes[i, : len(got)] = got
+        block = _int_block(vals) if is_list else None
+        if block is not None:  # every row a list of plain ints, all as long: map the distinct values once
+            uniq, inv = np.unique(block, return_inverse=True)
+            votes[:, : block.shape[1]] = np.array([index(int(u)) for u in uniq], dtype=np.int64)[inv.reshape(block.shape)]
+        else:
+            for i, v in enumerate(vals):
+                got = [index(x) for x in (v if is_list and isinstance(v, list) else [v])]
+                votes[i, : len(got)] = got
         return Votes(names, votes, np.full(votes.shape, np.nan), [[None] * len(rows) for _ in names], [0] * len(names))
+
+
+def _int_block(vals: list[Any]) -> np.ndarray | None:
+    """`vals` as an n x width int array when every value is a list of plain ints of one length (else None)."""
+    import itertools
+
+    if not all(v.__class__ is list for v in vals) or set(map(type, itertools.chain.from_iterable(vals))) != {int}:
+        return None
+    try:
+        block = np.array(vals, dtype=np.int64)
+    except (ValueError, OverflowError):  # ragged rows, an int past 64 bits
+        return None
+    return block if block.ndim == 2 else None
 
 
 class PythonLabelerConfig(LabelerConfig):

@@ -129,16 +129,17 @@ def _write_rows(ctx, task, source, sink, bar, gold_field, chunk_size, L, conf, n
     for rows in source.chunks(chunk_size, skip=start):
         end = start + len(rows)
         Lc, Pc = L[start:end], probs[start:end]
-        covered = (Lc != ABSTAIN).any(1).tolist()
-        best, top = Pc.argmax(1).tolist(), Pc.max(1).tolist()
+        covered = (Lc != ABSTAIN).any(1)
+        label = np.where(covered, Pc.argmax(1), len(classes)).tolist()  # index len(classes): None (no votes)
+        top = np.where(covered, Pc.max(1).round(6), 0.0).tolist()
         out = []
-        for k, (row, votes, p) in enumerate(zip(rows, Lc.tolist(), Pc.tolist())):
+        for k, (row, votes, p) in enumerate(zip(rows, Lc.tolist(), Pc.round(6).tolist())):
             i = start + k
             g = row.pop(gold_field, None) if gold_field is not None else None
             new = dict(row)
-            new["label"] = classes[best[k]] if covered[k] else None
-            new["label_probs"] = {n: round(x, 6) for n, x in zip(classes, p)}
-            new["confidence"] = round(top[k], 6) if covered[k] else 0.0
+            new["label"] = by_vote[label[k]]
+            new["label_probs"] = dict(zip(classes, p))
+            new["confidence"] = top[k]
             new["votes"] = dict(zip(names, [by_vote[v] for v in votes]))
             vc = {names[j]: round(float(col[i]), 4) for j, col in conf.items() if col[i] == col[i]}
             if vc:

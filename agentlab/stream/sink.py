@@ -23,6 +23,21 @@ JOURNAL = "stream.json"
 SAMPLE = 5  # rows kept for the report's sample
 
 
+def encode_rows(rows: list[dict[str, Any]]) -> bytes:
+    """The rows as JSON lines (UTF-8), encoded by orjson in one buffer; the stdlib encoder for what orjson
+    refuses (an int past 64 bits, a circular value), so both read back the same."""
+    import orjson
+
+    opt = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+    out = []
+    for r in rows:
+        try:
+            out.append(orjson.dumps(r, default=_json_default, option=opt))
+        except (TypeError, orjson.JSONEncodeError):
+            out.append((json.dumps(r, ensure_ascii=False, default=_json_default) + "\n").encode("utf-8"))
+    return b"".join(out)
+
+
 class ChunkSink:
     """Append-only, journaled writer of a run's rows.
 
@@ -68,7 +83,7 @@ class ChunkSink:
         """Append `rows` durably, then record the commit (with the run's counters `stats`) in the journal."""
         if not rows:
             return
-        data = "".join(json.dumps(r, ensure_ascii=False, default=_json_default) + "\n" for r in rows).encode("utf-8")
+        data = encode_rows(rows)
         self._f.write(data)
         self._f.flush()
         os.fsync(self._f.fileno())

@@ -144,6 +144,8 @@ class ChunkedSource:
 def _jsonl(path: Path, skip: int) -> Iterator[tuple[int, dict[str, Any]]]:
     """JSON lines; blank lines are not rows; rows before `skip` are counted, not parsed. A bad line is the
     same DataError as :func:`agentlab.sources.read_jsonl` gives (line, column, fix)."""
+    import orjson
+
     i = 0
     with open(path, "rb") as f:
         for n, raw in enumerate(f, 1):
@@ -151,9 +153,12 @@ def _jsonl(path: Path, skip: int) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             if i >= skip:
                 try:  # the fast path; the checks below say what is wrong with a bad line
-                    row = json.loads(raw.decode("utf-8"))
-                except ValueError:
-                    row = None
+                    row = orjson.loads(raw)
+                except ValueError:  # orjson.JSONDecodeError is one; NaN, big ints: the stdlib reads them
+                    try:
+                        row = json.loads(raw.decode("utf-8"))
+                    except ValueError:
+                        row = None
                 if not isinstance(row, dict):
                     err = line_encoding_problem(raw, n, path, "source.path")
                     got = err or jsonl_line(raw.decode("utf-8"), n, path, "source.path")
