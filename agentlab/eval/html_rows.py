@@ -46,6 +46,15 @@ def _lines_with_confidence(path: Path) -> Iterator[tuple[bytes, Any]]:
             yield line, None if v == b"null" else (v == b"true") if v in (b"true", b"false") else float(v)
 
 
+def _loads(line: bytes) -> Any:
+    import orjson
+
+    try:
+        return orjson.loads(line)
+    except ValueError:  # NaN and friends, which the stdlib writes and reads
+        return json.loads(line)
+
+
 def load_rows(path: Path, max_rows: int = MAX_ROWS, seed: int = 0) -> tuple[list[dict[str, Any]], int, str | None]:
     """(rows, total, note): every row up to `max_rows`; past it the least confident rows plus a uniform sample
     of the rest (reservoir), in file order, and a note that says so."""
@@ -79,7 +88,7 @@ def load_rows(path: Path, max_rows: int = MAX_ROWS, seed: int = 0) -> tuple[list
                 reservoir[j] = cand
     picked = {i: r for _, i, r in uncertain}
     picked.update(dict(reservoir))
-    rows = [json.loads(picked[i]) for i in sorted(picked)]
+    rows = [_loads(picked[i]) for i in sorted(picked)]
     if total <= max_rows:
         return rows, total, None
     note = (f"This run has {total:,} rows; the table holds {len(rows):,} of them: the {len(uncertain):,} least confident "
@@ -131,7 +140,7 @@ def table_data(rows: list[dict[str, Any]], classes: list[str] | None = None) -> 
         gold = "gold" if "gold" in keys else None
         cols += [{"key": "label", "label": "label", "kind": "label"}, {"key": "confidence", "label": "confidence", "kind": "num"}]
         if gold:
-            cols.append({"key": "gold", "label": "gold", "kind": "text"})
+            cols.append({"key": "gold", "label": "gold", "kind": "rich"})
         cols += [{"key": "_disagree", "label": "labelers disagree", "kind": "bool"},
                  {"key": "_lm_ne_majority", "label": "label ≠ majority", "kind": "bool"}]
         cols += [{"key": f"vote:{n}", "label": n, "kind": "vote"} for n in labelers]
@@ -160,28 +169,41 @@ def table_data(rows: list[dict[str, Any]], classes: list[str] | None = None) -> 
 def labeler_views(rows: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
     """Per labeler: a confusion matrix vs gold (rows with gold only); labeler x labeler agreement where both vote."""
     names = list(dict.fromkeys(n for r in rows for n in (r.get("votes") or {})))
+    by_name = _vote_columns(rows, names)
     norm = {c.lower(): c for c in classes}
     gold = [norm.get(str(r.get("gold")).lower()) if r.get("gold") is not None else None for r in rows]
     confusion = {}
     if any(g is not None for g in gold):
-        kept = [(r, g) for r, g in zip(rows, gold) if g is not None]
-        golds = [g for _, g in kept]
+        kept = [i for i, g in enumerate(gold) if g is not None]
+        golds = [gold[i] for i in kept]
         for n in ["label (label model)", *names]:
             m = {g: {} for g in classes}
-            got = [r.get("label") for r, _ in kept] if n == "label (label model)" else [(r.get("votes") or {}).get(n) for r, _ in kept]
+            col = [r.get("label") for r in rows] if n == "label (label model)" else by_name[n]
+            got = col if len(kept) == len(rows) else [col[i] for i in kept]
             for (g, v), c in Counter(zip(golds, got)).items():  # counted in C, not row by row
                 m[g]["(abstain)" if v is None else v] = c
             confusion[n] = m
     agree = {a: {} for a in names}
     import numpy as np  # every labeler pair over every row: vectorised (32 labelers x 50k rows = 51M pairs of votes)
 
-    voted = [r["votes"] for r in rows if r.get("votes")]
-    codes: dict[Any, int] = {}
-    col = {a: np.array([-1 if (x := v.get(a)) is None else codes.setdefault(x, len(codes)) for v in voted], dtype=np.int64)
-           for a in names}
+    codes: dict[Any, int] = {None: -1}
+    col = {}
+    for a in names:  # a row without votes is -1 in every column, so it never counts as both voting
+        for x in set(by_name[a]) - codes.keys():
+            codes[x] = len(codes) - 1
+        col[a] = np.fromiter(map(codes.__getitem__, by_name[a]), dtype=np.int64, count=len(rows))
     for a in names:
         for b in names:
             both = (col[a] >= 0) & (col[b] >= 0)
             n = int(both.sum())
             agree[a][b] = (int((col[a][both] == col[b][both]).sum()) / n, n) if n else (None, 0)
     return {"labelers": names, "classes": classes, "confusion": confusion, "agreement": agree}
+
+
+def _vote_columns(rows: list[dict[str, Any]], names: list[str]) -> dict[str, list[Any]]:
+    """Each labeler's votes over `rows` (None: no vote); transposed in C when every row has the same labelers."""
+    votes = [r.get("votes") or {} for r in rows]
+    order = tuple(names)
+    if votes and all(len(v) == len(order) for v in votes) and all(tuple(v) == order for v in votes):
+        return dict(zip(names, map(list, zip(*(v.values() for v in votes)))))
+    return {n: [v.get(n) for v in votes] for n in names}
