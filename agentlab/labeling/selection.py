@@ -28,7 +28,9 @@ where 22 prompt variants of one LLM vouch for each other). So `auto` fits the ca
    - the first candidate (in `candidates` order) within 0.01 of the best score is picked: a
      difference that small is noise, and the order puts the better-tested models first.
    - if no labeler can take part (one rule per class), the votes cannot rank the models and the
-     pick is majority vote, the floor every label model is judged against.
+     pick is majority vote, the floor every label model is judged against; its ties (frequent
+     there: two rules firing on one row) are broken by HyperLM when the optional `hyperlm` package
+     is installed and the matrix is small enough (`majority+hyper_ties`), instead of by a coin.
 
 The pick, the scores and the reason are in `selection_` (the run writes them to the manifest and
 the report). `predict_proba` delegates to the picked model.
@@ -49,6 +51,8 @@ METAL_MAX_CELLS = 1500  # metal's overlap matrix is (m·k)², quadratic in label
 MAX_CRITERION_ROWS = 10_000  # the vote-only criteria are computed on a seeded sample of rows
 MAX_HELD_OUT = 24  # labelers masked in turn (the most active ones)
 SCORE_SLACK = 0.01  # a later candidate must beat an earlier one by more than this to be picked
+HYPER_MAX_CELLS = 1500  # HyperLM runs one pass per class over every vote: skip past labelers × classes
+HYPER_MAX_ROWS = 50_000  # ... and past this many rows per pass (larger matrices go in chunks)
 
 
 def hyper_available() -> bool:
@@ -252,11 +256,28 @@ class AutoLabelModel(LabelModel):
             picked = fallback
             reason = ("no labeler votes a class that another labeler also votes, so the votes cannot rank the "
                       "label models; majority vote is the floor")
+            if picked == "majority":
+                picked, note = self._hyper_ties(S)
+                reason += note
         if dropped:
             reason += (f"; dropped for running away from the vote (agree with the clear majority on "
                        f"< {self.runaway:.0%} of rows): " + ", ".join(f"{n} {agree[n]:.2f}" for n in dropped))
         self.selection_ = {"picked": picked, "by": "votes", "reason": reason, "groups": self.groups_,
                            "vote_agreement": _rounded(agree), "leave_one_labeler_out": _rounded(scores)}
+
+    def _hyper_ties(self, S: np.ndarray) -> tuple[str, str]:
+        """Majority vote with ties broken by HyperLM, when installed and small enough; else majority."""
+        m = S.shape[1]
+        if not hyper_available():
+            return "majority", " (ties broken at random: the optional hyperlm package is not installed)"
+        if m * self.k > HYPER_MAX_CELLS:
+            return "majority", f" (ties broken at random: labelers × classes {m * self.k} > {HYPER_MAX_CELLS})"
+        try:
+            model = TieBrokenMajority(self.models_["majority"], self.k).fit(S)
+        except Exception as e:  # an optional peer's failure must never fail the run
+            return "majority", f" (ties broken at random: HyperLM failed: {type(e).__name__}: {e})"
+        self.models_[model.name] = model
+        return model.name, " (its ties broken by HyperLM's probabilities instead of a coin)"
 
     def _criterion_groups(self, S: np.ndarray) -> list[list[int]]:
         """Correlated groups for the criteria: any pair with lift >= 2 on >= 20 shared votes (no
@@ -285,7 +306,7 @@ class AutoLabelModel(LabelModel):
             strength = 2.0 * self.k  # pseudo-rows: a handful of gold rows moves the prior only so far
             calibrated = (np.bincount(y[known], minlength=self.k) + strength * base) / (known.sum() + strength)
             for n in list(self.models_):
-                if n not in ("majority", "hyper"):
+                if n not in ("majority", "hyper", TieBrokenMajority.name):
                     self.models_[f"{n}+gold_prior"] = self._fit_candidate(n, calibrated, F, WF)
         covered = known & (L >= 0).any(axis=1)
         rows = covered if covered.any() else known
@@ -314,6 +335,40 @@ class AutoLabelModel(LabelModel):
         """The picked model's estimates."""
         self._require_fitted()
         return self.chosen_.labeler_accuracy()
+
+
+class TieBrokenMajority(LabelModel):
+    """A fitted majority vote whose exactly tied top classes are ordered by HyperLM (transductive:
+    it runs on the matrix being labelled, in chunks of HYPER_MAX_ROWS). Untied rows are majority's."""
+
+    name = "majority+hyper_ties"
+
+    def __init__(self, majority: LabelModel, cardinality: int):
+        super().__init__(cardinality, seed=majority.seed, tie_break=majority.tie_break)
+        self.majority = majority
+
+    def fit(self, L: Any, W: Any = None) -> TieBrokenMajority:
+        from agentlab.labeling.hyper import HyperLM
+
+        L, _ = self._check(L, W, fitting=True)
+        self.hyper = HyperLM(self.k).fit(L[:HYPER_MAX_ROWS])
+        self.class_balance_ = self.majority.class_balance_
+        return self
+
+    def predict_proba(self, L: Any, W: Any = None) -> np.ndarray:
+        L, W = self._check(L, W)
+        P = self.majority.predict_proba(L, W).copy()
+        top = P >= P.max(axis=1, keepdims=True) - 1e-12
+        tied = (top.sum(axis=1) > 1) & (L >= 0).any(axis=1)
+        if tied.any():
+            H = np.concatenate([self.hyper.predict_proba(L[i:i + HYPER_MAX_ROWS])
+                                for i in range(0, len(L), HYPER_MAX_ROWS)])
+            P[tied] += 1e-6 * np.where(top[tied], H[tied], 0.0)
+            P[tied] /= P[tied].sum(axis=1, keepdims=True)
+        return P
+
+    def labeler_accuracy(self) -> np.ndarray:
+        return self.majority.labeler_accuracy()
 
 
 def _rounded(d: dict[str, float]) -> dict[str, float | None]:

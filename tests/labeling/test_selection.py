@@ -53,11 +53,41 @@ def test_picks_dawid_skene_where_labelers_differ_and_says_why():
     assert covered_acc(auto, L, y) > covered_acc(MajorityVote(2).fit(L), L, y) + 0.02
 
 
-def test_one_rule_per_class_falls_back_to_majority_vote():
+def test_one_rule_per_class_falls_back_to_majority_vote(monkeypatch):
+    from agentlab.labeling import selection
+
+    monkeypatch.setattr(selection, "hyper_available", lambda: False)
     L, _ = one_rule_per_class(3000, 5)
     auto = AutoLabelModel(5).fit(L)
     assert held_out_units(L) == []
     assert auto.selection_["picked"] == "majority" and "cannot rank" in auto.selection_["reason"]
+    assert "hyperlm package is not installed" in auto.selection_["reason"]
+
+
+def test_one_rule_per_class_ties_are_broken_by_hyperlm_not_a_coin():
+    pytest.importorskip("hyperlm")  # the real package (optional extra, in the default install)
+    L, y = one_rule_per_class(2000, 5, seed=4)
+    auto = AutoLabelModel(5).fit(L)
+    assert auto.selection_["picked"] == "majority+hyper_ties" and "HyperLM" in auto.selection_["reason"]
+    mv = MajorityVote(5).fit(L)
+    P, Pm = auto.predict_proba(L), mv.predict_proba(L)
+    top = Pm >= Pm.max(axis=1, keepdims=True) - 1e-12
+    untied = top.sum(axis=1) == 1
+    tied = ~untied & (L >= 0).any(axis=1)
+    assert tied.sum() > 100  # two rules firing on one row: frequent here, as on hausa/yoruba
+    np.testing.assert_array_equal(P[untied].argmax(1), Pm[untied].argmax(1))  # only ties change
+    assert top[tied, P[tied].argmax(1)].all()  # ... and only among the tied classes
+    assert (P[tied] != P[tied].max(axis=1, keepdims=True)).sum(axis=1).min() == 4  # no tie left
+    # HyperLM's order beats a coin on the tied rows (measured .42 vs .39 here)
+    assert (P[tied].argmax(1) == y[tied]).mean() > (mv.predict(L)[tied] == y[tied]).mean() + 0.02
+    assert covered_acc(auto, L, y) > covered_acc(mv, L, y)
+    # the cell guard: too many labelers × classes falls back to plain majority with the reason
+    from agentlab.labeling import selection
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(selection, "HYPER_MAX_CELLS", 10)
+        small = AutoLabelModel(5).fit(L)
+    assert small.selection_["picked"] == "majority" and "> 10" in small.selection_["reason"]
 
 
 def test_weighted_does_not_collapse_with_one_rule_per_class():
