@@ -1,19 +1,22 @@
-"""Distillation benchmark on WRENCH youtube: label model -> MiniLM LoRA student vs a gold-trained ceiling.
+"""Distillation benchmark: the student vs its label model vs the clean-only baseline, on held-out gold (SST-2, youtube).
 
-1. A label model (Dawid–Skene from `agentlab.labeling.aggregators`) is fitted on the TRAIN split's
-   labeling-function votes, without gold; its probabilities become the rows' `label_probs`
-   (rows where every function abstains get `label: None` and are skipped by the student).
-2. The student (`classifier`, MiniLM + LoRA r=8, soft labels) is trained on those rows with
-   `agentlab.distill.stage.distill` (10% of the train rows held out for early stopping on
-   their *labels*, never gold).
-3. Ceiling: the same student trained on the TRAIN split's gold labels (one-hot).
-4. Everything is scored on the TEST split: the label model's argmax over all test rows (seeded
-   random tie-break, all-abstain rows included, as in benchmarks/label_models.py) and each student's
-   argmax over all test rows.
+For each set, everything `agentlab generate` does, in three steps so that every student can be scored:
 
-Reports wall time and peak resident memory (resource.getrusage: the process peak so far) per step.
+1. **Label run**: the recipe without its `distill:` section (`run_recipe`) on the training rows: votes,
+   label model, `label_probs` (LLM calls go to the user call cache, so a second run is fast).
+2. **Distill**: `agentlab.distill.stage.distill` on those rows with the recipe's `distill:` section, as the
+   runner calls it (same held-out split, fallback student, clean-only baseline on the recipe's
+   `task.seed` / `aggregate.dev` gold rows), keeping the students it did not keep so they can be scored too.
+3. **Unseen rows**: the same label recipe on rows the students never saw (SST-2: the `dev.tsv` sentences
+   outside the recipe's rows; youtube: the test split). The label model is fitted on those rows' own
+   votes (transductively, as in a run); every student predicts them.
 
-    .venv/bin/python benchmarks/distill.py [--data-dir ../shared/data/wrench] [--threads 1] [--variants soft,gold,hard] [--json out.json]
+Sets: `sst2` = `recipes/sst2_sentiment.yaml` as shipped (embedded SmolLM2 prompts + keywords + embedding
+labeler). `youtube` = `recipes/youtube_spam.yaml` with only its 10 precomputed WRENCH labeling functions
+(its two embedded-LLM labelers over 1,936 comments take hours on 2 CPU cores; `--youtube-llm` keeps them).
+`--variants` adds students trained on the same labels with one setting changed (the levers), scored the same way.
+
+    .venv/bin/python benchmarks/distill.py [--sets sst2,youtube] [--variants full,epochs6,hard,confw] [--threads 1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -22,149 +25,209 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-from agentlab.config.sections import DistillConfig
-from agentlab.distill.base import load_student, peak_memory_mb
-from agentlab.distill.stage import distill
-from agentlab.eval.metrics import classification_metrics
-from agentlab.labeling.matrix import break_ties
+import numpy as np
+import yaml
 
-
-def load_split(data_dir: Path, split: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """WRENCH youtube split -> (texts, L votes with -1 = abstain, gold y)."""
-    rows = json.loads((data_dir / "youtube" / f"{split}.json").read_text())
-    texts = [r["data"]["text"] for r in rows.values()]
-    L = np.array([r["weak_labels"] for r in rows.values()], dtype=np.int64)
-    y = np.array([r["label"] for r in rows.values()], dtype=np.int64)
-    return texts, L, y
-
-
-def label_model(name: str, k: int, seed: int):
-    """A label model from agentlab's aggregators (dawid_skene, majority, weighted, metal)."""
-    from agentlab.labeling.aggregators import make_aggregator
-
-    return make_aggregator(name, k, seed=seed)
+#: lever variants: a name -> the distill settings it changes (trained without fallback / clean baseline)
+VARIANTS = {
+    "lora": {"student": {"type": "classifier", "peft": {"method": "lora", "r": 8, "alpha": 16}}},
+    "full": {"student": {"type": "classifier", "peft": {"method": "none"}}},
+    "epochs6": {"epochs": 6},
+    "hard": {"soft_labels": False},
+    "confw": {"weight_by_confidence": True},
+    "embedding": {"student": {"type": "embedding"}},
+    "embedding_confw": {"student": {"type": "embedding"}, "weight_by_confidence": True},
+    "embedding_hard": {"student": {"type": "embedding"}, "soft_labels": False},
+}
 
 
-def rows_from(texts: list[str], P: np.ndarray, L: np.ndarray, classes: list[str]) -> list[dict]:
-    """Label-task style rows from label-model probabilities (label None where every LF abstained)."""
-    covered = (L != -1).any(1)
-    return [{"text": t, "label": classes[int(p.argmax())] if c else None,
-             "label_probs": {n: float(x) for n, x in zip(classes, p)}, "confidence": float(p.max()) if c else 0.0}
-            for t, p, c in zip(texts, P, covered)]
+def read_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """data.jsonl of a finished run."""
+    return [json.loads(line) for line in (run_dir / "data.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
-def gold_rows(texts: list[str], y: np.ndarray, classes: list[str]) -> list[dict]:
-    """Rows whose label is the gold class (the ceiling: the only place gold is trained on)."""
-    return [{"text": t, "label": classes[g], "label_probs": {n: float(i == g) for i, n in enumerate(classes)},
-             "confidence": 1.0} for t, g in zip(texts, y)]
+def label_run(raw: dict[str, Any], recipe_path: Path, out: Path, threads: int | None) -> list[dict[str, Any]]:
+    """Run a recipe (as data) without its distill section; return its rows (with `gold`)."""
+    from agentlab.recipe import parse_recipe
+    from agentlab.runner import run_recipe
+
+    raw = json.loads(json.dumps(raw))
+    raw.pop("distill", None)
+    raw["output"] = {**raw.get("output", {}), "cache": "user", "hf_dataset": False}
+    for m in (raw.get("models") or {}).values():
+        if threads and m.get("backend") == "embedded":
+            m["n_threads"] = threads
+    return read_rows(run_recipe(parse_recipe(raw, recipe_path), out=str(out), quiet=True))
 
 
-def train_and_score(name: str, rows: list[dict], cfg: DistillConfig, classes: list[str], test_texts: list[str],
-                    y_test: np.ndarray, work: Path) -> dict:
-    """Distill `rows`, reload the saved student, score it on the test split; time and memory."""
+def score(P: np.ndarray, rows: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
+    """Accuracy on all rows, and on the rows the label model labels (its `label` is not None)."""
+    from agentlab.distill.evaluate import gold_index
+
+    y = np.array([gold_index(r.get("gold"), classes) for r in rows])
+    ok = P.argmax(1) == y
+    cov = np.array([r.get("label") is not None for r in rows])
+    return {"accuracy": round(float(ok.mean()), 4), "n": len(rows),
+            "accuracy_on_label_model_rows": round(float(ok[cov].mean()), 4) if cov.any() else None}
+
+
+def label_model_score(rows: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
+    """The label model's accuracy on the rows it labels, and on all rows (an abstain counts as wrong)."""
+    from agentlab.distill.evaluate import gold_index
+
+    y = np.array([gold_index(r.get("gold"), classes) for r in rows])
+    pred = np.array([classes.index(r["label"]) if r.get("label") is not None else -1 for r in rows])
+    cov = pred >= 0
+    return {"accuracy_on_label_model_rows": round(float((pred[cov] == y[cov]).mean()), 4) if cov.any() else None,
+            "accuracy": round(float((pred == y).mean()), 4), "n": len(rows), "coverage": round(float(cov.mean()), 4)}
+
+
+def bench_set(name: str, raw: dict[str, Any], recipe_path: Path, unseen_raw: dict[str, Any], work: Path,
+              variants: list[str], threads: int | None) -> dict[str, Any]:
+    """Label run, distill (kept + other + clean-only + variants), unseen-row label run and scores, for one set."""
+    from agentlab.config import validate_model
+    from agentlab.config.sections import DistillConfig
+    from agentlab.distill.base import load_student
+    from agentlab.distill.compare import clean_rows_from_recipe
+    from agentlab.distill.stage import distill, gold_from_rows
+    from agentlab.recipe import parse_recipe
+
     t0 = time.perf_counter()
-    m = distill(rows, cfg, work / name, classes, quiet=True)
-    train_s = time.perf_counter() - t0
-    student = load_student(work / name)
-    t1 = time.perf_counter()
-    P = student.predict(test_texts)
-    pred_s = time.perf_counter() - t1
-    scores = classification_metrics(y_test, P)
-    return {"test_accuracy": round(scores["accuracy"], 4), "test_macro_f1": round(scores["macro_f1"], 4),
-            "test_ece": round(scores["ece"], 4), "train_rows": m["train"]["rows"], "skipped": m["train"]["skipped"],
-            "steps": m["train"].get("steps"), "epochs_run": m["train"].get("epochs"),
-            "val_loss": m["train"].get("val_loss"), "train_seconds": round(train_s, 1),
-            "predict_seconds_per_1k": round(pred_s / len(test_texts) * 1000, 2), "peak_memory_mb": peak_memory_mb()}
+    rows = label_run(raw, recipe_path, work / f"{name}-label", threads)
+    unseen = label_run(unseen_raw, recipe_path, work / f"{name}-unseen", threads)
+    label_s = time.perf_counter() - t0
+    recipe = parse_recipe(raw, recipe_path)
+    classes = list(recipe.task_config.classes)
+    cfg = recipe.distill
+    clean = clean_rows_from_recipe(recipe, cfg.student.text_field) if cfg.clean_baseline else []
+    texts = [str(r.get("text") or "") for r in unseen]
+    out: dict[str, Any] = {"rows": len(rows), "unseen_rows": len(unseen), "clean_rows": len(clean),
+                           "label_seconds": round(label_s, 1), "models": {}}
+    t = time.perf_counter()
+    m = distill(rows, cfg, work / f"{name}-student", classes, gold=gold_from_rows(rows), quiet=True, clean_rows=clean,
+                keep_others=work / f"{name}-others")
+    out["distill_seconds"] = round(time.perf_counter() - t, 1)
+    out["picked"], out["picked_because"], out["verdict"] = m["picked"], m["picked_because"], m["verdict"]
+    lm_unseen = label_model_score(unseen, classes)
+    out["models"]["label model"] = {"held_out": m["label_model"], "unseen": lm_unseen}
+    out["models"][f"student kept ({m['picked']})"] = {
+        "held_out": m["student"], "unseen": score(load_student(work / f"{name}-student").predict(texts), unseen, classes),
+        "train_seconds": m["train"]["seconds"]}
+    for other, c in m["candidates"].items():
+        if other != m["picked"]:
+            out["models"][f"student not kept ({other})"] = {
+                "held_out": {"accuracy": c["accuracy"], "agreement_with_labels": c["agreement_with_labels"]},
+                "unseen": score(load_student(work / f"{name}-others" / other).predict(texts), unseen, classes),
+                "train_seconds": c["train_seconds"]}
+    if "accuracy" in m["clean_only"]:
+        out["models"][f"clean-only ({m['clean_only']['train_rows']} gold rows, {m['clean_only']['student_type']})"] = {
+            "held_out": m["clean_only"],
+            "unseen": score(load_student(work / f"{name}-others" / "clean_only").predict(texts), unseen, classes),
+            "train_seconds": m["clean_only"]["train_seconds"]}
+    base = cfg.model_dump(mode="json")
+    for v in variants:
+        over = json.loads(json.dumps(VARIANTS[v]))
+        data = {**base, **{k: val for k, val in over.items() if k != "student"}, "fallback": None, "clean_baseline": False}
+        data["student"] = {**base["student"], **over.get("student", {})}
+        vcfg = validate_model(DistillConfig, data, "distill")
+        print(f"-- {name}: variant {v} ...", flush=True)
+        vm = distill(rows, vcfg, work / f"{name}-{v}", classes, gold=gold_from_rows(rows), quiet=True)
+        out["models"][f"variant {v}"] = {"held_out": vm["student"], "train_seconds": vm["train"]["seconds"],
+                                         "unseen": score(load_student(work / f"{name}-{v}").predict(texts), unseen, classes)}
+    return out
+
+
+def sst2(args) -> tuple[dict, Path, dict]:
+    """The shipped SST-2 recipe, and the same labelers on the dev.tsv sentences outside its rows."""
+    from agentlab.config.sections import SourceConfig
+    from agentlab.sources import load_rows
+
+    path = REPO / "recipes" / "sst2_sentiment.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    src = raw["source"]
+    data = args.data_dir / "sst2" / "dev.tsv"
+    raw["source"]["path"] = str(data)
+    used = {r["text"] for r in load_rows(SourceConfig(**src), data)}
+    every = load_rows(SourceConfig(path=str(data), fields=src.get("fields", {})), data)
+    rest = [{"sentence": r["text"], "label": r["gold_label"]} for r in every if r["text"] not in used]
+    unseen_file = args.work / "sst2_unseen.jsonl"  # a temporary slice of the shared file, never committed
+    unseen_file.write_text("".join(json.dumps(r) + "\n" for r in rest), encoding="utf-8")
+    unseen = json.loads(json.dumps(raw))
+    unseen["source"] = {"path": str(unseen_file), "fields": src.get("fields", {})}
+    return raw, path, unseen
+
+
+def youtube(args) -> tuple[dict, Path, dict]:
+    """youtube_spam.yaml on the train split (precomputed LFs only unless --youtube-llm), unseen = the test split."""
+    path = REPO / "recipes" / "youtube_spam.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    d = args.data_dir / "wrench" / "youtube"
+    raw["source"]["path"] = str(d / "train.json")
+    raw["task"]["seed"]["path"] = str(d / "valid.json")
+    if not args.youtube_llm:
+        raw["task"]["labelers"] = [lab for lab in raw["task"]["labelers"] if lab["type"] == "precomputed"]
+        raw.pop("models", None)
+    unseen = json.loads(json.dumps(raw))
+    unseen["source"]["path"] = str(d / "test.json")
+    return raw, path, unseen
+
+
+def print_table(results: dict[str, Any]) -> None:
+    """One markdown table: every set, every model, held-out split and unseen rows."""
+    print("\n| set | model | run's held-out split: accuracy (n) | unseen rows: accuracy (n) | unseen, on the rows the "
+          "label model labels | train s |\n|---|---|---|---|---|---|")
+    f = lambda v: "–" if v is None else f"{v:.4f}"
+    for name, r in results["sets"].items():
+        for model, s in r["models"].items():
+            h, u = s.get("held_out") or {}, s.get("unseen") or {}
+            hacc = h.get("accuracy_all", h.get("accuracy")) if model != "label model" else h.get("accuracy")
+            print(f"| {name} | {model} | {f(hacc)} ({h.get('n', '–')}) | {f(u.get('accuracy'))} ({u.get('n', '–')}) | "
+                  f"{f(u.get('accuracy_on_label_model_rows'))} | {s.get('train_seconds', '') or ''} |")
+    for name, r in results["sets"].items():
+        print(f"\n{name}: {r['rows']} rows labeled ({r['label_seconds']}s with the unseen rows), distill {r['distill_seconds']}s; "
+              f"kept {r['picked_because']}\n{r['verdict']}")
+    print(f"\ntotal wall {results['wall_seconds']}s; {results['machine']}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "wrench")
-    ap.add_argument("--label-model", default="dawid_skene")
-    ap.add_argument("--epochs", type=float, default=2)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--max-length", type=int, default=64)
-    ap.add_argument("--variants", default="soft,gold", help="comma list of: soft, hard, gold")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 is faster on a busy machine)")
+    ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--sets", default="sst2,youtube")
+    ap.add_argument("--variants", default="", help=f"comma list of: {', '.join(VARIANTS)}")
+    ap.add_argument("--threads", type=int, help="torch and embedded-LLM CPU threads (1 is faster on a busy machine)")
+    ap.add_argument("--youtube-llm", action="store_true", help="keep youtube_spam.yaml's embedded-LLM labelers (slow)")
+    ap.add_argument("--work", type=Path, default=REPO / "outputs" / "bench_distill")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
-
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    t_start = time.perf_counter()
-    classes = [v for _, v in sorted(json.loads((args.data_dir / "youtube" / "label.json").read_text()).items(),
-                                    key=lambda kv: int(kv[0]))]
-    tr_texts, L_tr, y_tr = load_split(args.data_dir, "train")
-    te_texts, L_te, y_te = load_split(args.data_dir, "test")
+    args.work.mkdir(parents=True, exist_ok=True)
+    os.chdir(REPO)
     t0 = time.perf_counter()
-    lm = label_model(args.label_model, len(classes), args.seed).fit(L_tr)
-    P_tr, P_te = lm.predict_proba(L_tr), lm.predict_proba(L_te)
-    lm_pred = break_ties(P_te, "random", seed=args.seed)
-    lm_scores = classification_metrics(y_te, np.eye(len(classes))[lm_pred])
-    train_label_acc = float((P_tr.argmax(1) == y_tr)[(L_tr != -1).any(1)].mean())
-    results: dict = {
-        "data": {"train": len(tr_texts), "test": len(te_texts), "classes": classes},
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()},
-        "label_model": {"name": args.label_model, "code_sha256": _sha256(REPO / "agentlab" / "labeling" / "aggregators.py"),
-                        "test_accuracy": round(lm_scores["accuracy"], 4),
-                        "test_macro_f1": round(lm_scores["macro_f1"], 4),
-                        "train_label_accuracy_covered": round(train_label_acc, 4),
-                        "seconds": round(time.perf_counter() - t0, 2)},
-        "students": {},
-    }
-    base_cfg = {"epochs": args.epochs, "batch_size": args.batch_size, "max_length": args.max_length, "eval_split": 0.1,
-                "seed": args.seed, "student": {"type": "classifier", "base": "minilm", "peft": {"method": "lora", "r": 8, "alpha": 16}}}
-    variants = {
-        "soft": (rows_from(tr_texts, P_tr, L_tr, classes), {"soft_labels": True}),
-        "hard": (rows_from(tr_texts, P_tr, L_tr, classes), {"soft_labels": False}),
-        "gold": (gold_rows(tr_texts, y_tr, classes), {"soft_labels": False}),
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in [v.strip() for v in args.variants.split(",") if v.strip()]:
-            rows, over = variants[name]
-            cfg = DistillConfig.model_validate({**base_cfg, **over})
-            print(f"-- student on {name} labels ...", flush=True)
-            results["students"][name] = train_and_score(name, rows, cfg, classes, te_texts, y_te, Path(tmp))
-            print(json.dumps(results["students"][name]), flush=True)
-    results["wall_seconds"] = round(time.perf_counter() - t_start, 1)
-    results["peak_memory_mb"] = peak_memory_mb()
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                                           "cuda": torch.cuda.is_available()}, "sets": {}}
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
+        raw, path, unseen = {"sst2": sst2, "youtube": youtube}[name](args)
+        print(f"-- {name} ...", flush=True)
+        results["sets"][name] = bench_set(name, raw, path, unseen, args.work, variants, args.threads)
+        print(json.dumps(results["sets"][name]), flush=True)
+    results["wall_seconds"] = round(time.perf_counter() - t0, 1)
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
-
-
-def _sha256(path: Path) -> str:
-    """First 12 hex digits of a file's sha256 (which label-model code produced the labels)."""
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-
-
-def print_table(r: dict) -> None:
-    """A markdown summary of the results."""
-    print(f"\nWRENCH youtube: train {r['data']['train']}, test {r['data']['test']}; {r['machine']}")
-    print("| model | test accuracy | macro-F1 | train s | peak MB |\n|---|---|---|---|---|")
-    lm = r["label_model"]
-    print(f"| label model ({lm['name']}) | {lm['test_accuracy']:.4f} | {lm['test_macro_f1']:.4f} | {lm['seconds']} | |")
-    for name, s in r["students"].items():
-        print(f"| MiniLM LoRA student ({name} labels) | {s['test_accuracy']:.4f} | {s['test_macro_f1']:.4f} | "
-              f"{s['train_seconds']} | {s['peak_memory_mb']:.0f} |")
-    print(f"total wall {r['wall_seconds']}s, peak memory {r['peak_memory_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -247,8 +247,8 @@ class DistillConfig(StrictModel):
     seed: int = Field(0, description="Seed for everything.")
     fallback: str | None = Field(
         "embedding", description="A second, cheap student trained on the same labels (`embedding`: MiniLM sentence "
-        "embeddings + logistic regression, seconds on a CPU); the run keeps it instead of `student` when it agrees more "
-        "often with the validation rows' labels (never gold). null: train `student` only.")
+        "embeddings + logistic regression, seconds on a CPU); the run keeps it instead of `student` when its cross-entropy "
+        "against the validation rows' label_probs is lower (never gold). null: train `student` only.")
     clean_baseline: bool = Field(
         True, description="Also train the kept student on only the gold rows you gave (`task.seed`, `aggregate.dev`) "
         "and score it on the same held-out rows, so the report shows whether the weak labels helped.")

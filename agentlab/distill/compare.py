@@ -2,7 +2,7 @@
 the clean-only baseline (the same student trained only on the user's gold rows), and the verdict
 "did the student beat its teacher, and did the weak labels help" in plain words.
 
-Selection reads only the validation rows' *labels* (the label model's output, never gold). Gold is
+Selection reads only the validation rows' labels (the label model's `label_probs`, never gold). Gold is
 read afterwards, to score every candidate on the same held-out rows.
 """
 
@@ -13,6 +13,8 @@ import math
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     from agentlab.config.sections import DistillConfig
@@ -29,16 +31,32 @@ def fallback_config(config: DistillConfig) -> DistillConfig | None:
     return config.model_copy(update={"student": student})
 
 
-def pick(candidates: dict[str, float | None], primary: str) -> tuple[str, str]:
-    """(name, why): the candidate with the best validation agreement; the primary one on a tie or without validation."""
-    scored = {n: a for n, a in candidates.items() if a is not None}
+def val_loss(P: np.ndarray, rows: list[dict[str, Any]], classes: list[str]) -> float | None:
+    """Mean cross-entropy of a student's predictions against the rows' `label_probs`, over rows with a label.
+
+    If the label model's probabilities are calibrated, this is the student's expected log-loss on the
+    true labels: a proper score that ranks students far more stably on a few dozen rows than agreement
+    with the argmax labels does. None when no row has a label.
+    """
+    keep = [i for i, r in enumerate(rows) if r.get("label") is not None and r.get("label_probs")]
+    if not keep:
+        return None
+    Q = np.array([[float(rows[i]["label_probs"].get(c, 0.0)) for c in classes] for i in keep])
+    Q = Q / np.clip(Q.sum(1, keepdims=True), 1e-12, None)
+    return float(-(Q * np.log(np.clip(P[keep], 1e-12, 1.0))).sum(1).mean())
+
+
+def pick(losses: dict[str, float | None], primary: str) -> tuple[str, str]:
+    """(name, why): the candidate with the lowest validation loss; the primary one on a tie or without validation."""
+    scored = {n: v for n, v in losses.items() if v is not None}
     if primary not in scored or len(scored) < 2:
         return primary, f"`{primary}` (no validation rows with labels to compare students on)"
-    best = max(scored, key=lambda n: (scored[n], n == primary))
-    table = ", ".join(f"`{n}` {a:.1%}" for n, a in scored.items())
+    best = min(scored, key=lambda n: (round(scored[n], 4), n != primary))
+    table = ", ".join(f"`{n}` {v:.4f}" for n, v in scored.items())
+    what = "cross-entropy against the validation rows' label_probs"
     if best == primary:
-        return best, f"`{best}`: it agrees with the validation rows' labels at least as often ({table})"
-    return best, f"`{best}`: `{primary}` agrees less often with the validation rows' labels ({table})"
+        return best, f"`{best}`: its {what} is the lowest or tied ({table})"
+    return best, f"`{best}`: `{primary}` has a higher {what} ({table})"
 
 
 def discard(path: Path, keep_in: Path | None, name: str) -> None:

@@ -110,7 +110,7 @@ def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, cl
         where = out_dir.with_name(f".{out_dir.name}.{fb.student.type}")
         cands[fb.student.type] = (fb, where, *fit(fb, train_ex, where, held_ex))
     scored = {name: _score(c[2], texts, held_rows, classes, held_gold) for name, c in cands.items()}
-    picked, why = pick({n: sc[0]["student"].get("agreement_with_labels") for n, sc in scored.items()}, config.student.type)
+    picked, why = pick({n: sc[0]["student"].get("val_loss") for n, sc in scored.items()}, config.student.type)
     cfg, _, student, train_metrics = cands[picked]
     for name, (_, where, _, _) in cands.items():
         if name != picked:
@@ -124,7 +124,8 @@ def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, cl
     train = {"rows": counts["rows"], "skipped": counts["skipped"], "filtered": counts["filtered"] + held_counts["filtered"],
              "held_out": len(held_idx), "seconds": train_metrics.get("seconds", 0.0), "peak_memory_mb": peak_memory_mb(),
              "gpu_peak_memory_mb": gpu_peak_memory_mb(), **{k: v for k, v in train_metrics.items() if k != "seconds"}}
-    candidates = {n: {"agreement_with_labels": sc[0]["student"].get("agreement_with_labels"),
+    candidates = {n: {"val_loss": sc[0]["student"].get("val_loss"),
+                      "agreement_with_labels": sc[0]["student"].get("agreement_with_labels"),
                       "accuracy": sc[0]["student"].get("accuracy"), "train_seconds": cands[n][3].get("seconds"),
                       "predict_seconds_per_1k": round(sc[1][0] * 1000 / max(len(texts), 1), 3)} for n, sc in scored.items()}
     metrics = {**ev, "clean_only": clean, "candidates": candidates, "picked": picked, "picked_because": why,
@@ -158,11 +159,14 @@ def _fit(config: DistillConfig, classes: list[str], train_ex: list[Any], val_ex:
 def _score(student, texts: list[str], held_rows: list[dict[str, Any]], classes: list[str],
            held_gold: list[Any] | None) -> tuple[dict[str, Any], tuple[float, float]]:
     """(held-out evaluation, (predict wall s, CPU s)) of one student."""
+    from agentlab.distill.compare import val_loss
     from agentlab.distill.evaluate import evaluate_held_out, timed_predict
 
     P, wall, cpu = timed_predict(student, texts)
     ev = evaluate_held_out(P[: len(held_rows)], held_rows, classes, held_gold) if held_rows else {
         "student": {}, "label_model": {}, "teachers": {}}
+    loss = val_loss(P[: len(held_rows)], held_rows, classes) if held_rows else None
+    ev["student"]["val_loss"] = None if loss is None else round(loss, 4)
     return ev, (wall, cpu)
 
 
@@ -182,7 +186,7 @@ def _clean_only(config: DistillConfig, classes: list[str], clean_rows: list[dict
     student, m = _fit(config, classes, examples, [], where, quiet, None)
     ev, _ = _score(student, texts, held_rows, classes, held_gold)
     discard(where, keep_others, "clean_only")
-    return {**{k: v for k, v in ev["student"].items() if k != "agreement_with_labels"}, "train_rows": len(examples),
+    return {**{k: v for k, v in ev["student"].items() if k not in ("agreement_with_labels", "val_loss")}, "train_rows": len(examples),
             "student_type": config.student.type, "train_seconds": m.get("seconds")}
 
 

@@ -15,7 +15,8 @@ from tests.distill.distill_data import make_rows, write_run
 def trained(tmp_path_factory):
     """A finished run re-distilled by the CLI (2 steps); shared by the predict tests."""
     root = tmp_path_factory.mktemp("cli")
-    run = write_run(root / "run", make_rows(), distill={"max_length": 32, "batch_size": 8, "student": {"peft": {"r": 4}}})
+    run = write_run(root / "run", make_rows(), distill={"max_length": 32, "batch_size": 8, "student": {"peft": {"r": 4}},
+                                                                "fallback": None})
     res = CliRunner().invoke(main, ["train", str(run), "--max-steps", "2", "-q", "-o", str(root / "student")])
     return root, run, res
 

@@ -4,22 +4,37 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
+
 from agentlab.distill.compare import (
     clean_examples,
     clean_rows_from_recipe,
     fallback_config,
     pick,
+    val_loss,
     verdict,
 )
 from tests.distill.distill_data import CLASSES, tiny_config
 
 
-def test_pick_keeps_the_main_student_unless_the_fallback_agrees_more_often():
-    assert pick({"classifier": 0.8, "embedding": 0.9}, "classifier")[0] == "embedding"
-    assert pick({"classifier": 0.9, "embedding": 0.9}, "classifier")[0] == "classifier"  # a tie keeps the main one
+def test_pick_keeps_the_main_student_unless_the_fallback_has_a_lower_validation_loss():
+    assert pick({"classifier": 0.6, "embedding": 0.5}, "classifier")[0] == "embedding"
+    name, why = pick({"classifier": 0.5, "embedding": 0.50001}, "classifier")  # a tie keeps the main one
+    assert name == "classifier" and "lowest or tied" in why
     name, why = pick({"classifier": None, "embedding": None}, "classifier")
     assert name == "classifier" and "no validation rows" in why
     assert pick({"classifier": 0.7}, "classifier")[0] == "classifier"
+
+
+def test_val_loss_is_the_cross_entropy_against_label_probs_over_labeled_rows():
+    rows = [{"label": "positive", "label_probs": {"positive": 0.8, "negative": 0.2}},
+            {"label": None, "label_probs": {"positive": 0.5, "negative": 0.5}}]
+    P = np.array([[0.5, 0.5], [0.99, 0.01]])
+    assert val_loss(P, rows, CLASSES) == pytest.approx(-np.log(0.5))
+    sharp = val_loss(np.array([[0.8, 0.2], [0.5, 0.5]]), rows, CLASSES)
+    assert sharp < val_loss(P, rows, CLASSES) and sharp < val_loss(np.array([[1.0, 0.0], [0.5, 0.5]]), rows, CLASSES)
+    assert val_loss(P, [{"label": None}, {"label": None}], CLASSES) is None
 
 
 def test_fallback_config_is_minilm_and_absent_when_off_or_the_same_type():
@@ -30,7 +45,6 @@ def test_fallback_config_is_minilm_and_absent_when_off_or_the_same_type():
 
 
 def test_an_unknown_fallback_is_a_config_error():
-    import pytest
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="unknown fallback 'svm'; use one of: .*embedding"):

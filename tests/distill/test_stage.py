@@ -158,8 +158,8 @@ def test_the_fallback_is_kept_when_the_main_student_agrees_less_with_validation(
     m = distill(rows, cfg, tmp_path / "student", CLASSES, gold=[r["gold"] for r in rows], quiet=True,
                 keep_others=tmp_path / "others")
     assert m["picked"] == "embedding" and m["student_type"] == "embedding"
-    assert "`classifier` agrees less often with the validation rows' labels" in m["picked_because"]
-    assert m["candidates"]["embedding"]["agreement_with_labels"] > m["candidates"]["classifier"]["agreement_with_labels"]
+    assert "`classifier` has a higher cross-entropy against the validation rows' label_probs" in m["picked_because"]
+    assert m["candidates"]["embedding"]["val_loss"] < m["candidates"]["classifier"]["val_loss"]
     assert (tmp_path / "student" / "head.safetensors").is_file()  # the kept student is the one in the folder
     assert (tmp_path / "others" / "classifier" / "adapter_model.safetensors").is_file()
     assert not list(tmp_path.glob(".student*"))  # no temporary folders left behind
