@@ -222,7 +222,8 @@ def rows_table() -> None:
     sizes = [int(x) for x in args.sizes.split(",")]
     proc, url = start_server(args.latency)
     results: list[dict] = []
-    print(f"{'run':>18} {'rows':>9} {'seconds':>9} {'rows/s':>9} {'peak RSS MB':>12} {'RSS before run':>15}", flush=True)
+    print(f"{'run':>18} {'rows':>9} {'seconds':>9} {'rows/s':>9} {'peak RSS MB':>12} {'RSS before run':>15} {'load 1m':>8}",
+          flush=True)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for kind in args.kinds.split(","):
@@ -233,9 +234,10 @@ def rows_table() -> None:
                         print(f"{kind:>18} {n:>9} failed: {got.stderr[-800:]}", flush=True)
                         continue
                     r = json.loads(got.stdout.strip().splitlines()[-1])
+                    r["load_1m"] = os.getloadavg()[0]  # the machine's load when the run ended (others share it)
                     results.append(r)
                     print(f"{kind:>18} {n:>9} {r['seconds']:>9.1f} {r['rows_s']:>9.0f} {r['peak_rss_mb']:>12.0f} "
-                          f"{r['rss_before_run_mb']:>15.0f}", flush=True)
+                          f"{r['rss_before_run_mb']:>15.0f} {r['load_1m']:>8.2f}", flush=True)
                     for f in Path(tmp).glob(f"{kind}-{n}.jsonl"):
                         f.unlink()
                     import shutil

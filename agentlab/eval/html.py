@@ -16,7 +16,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agentlab.eval.html_rows import MAX_ROWS, labeler_views, load_rows, table_data
+from agentlab.eval.html_rows import (
+    MAX_ROWS,
+    labeler_views,
+    load_rows,
+    row_budget,
+    table_data,
+)
 
 _IMG = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 
@@ -166,7 +172,7 @@ def render_html(run_dir: Path, report_md: str, title: str, classes: list[str] | 
                 max_rows: int = MAX_ROWS) -> str:
     """The whole page for a run directory that holds data.jsonl (and the report's images)."""
     data_path = run_dir / "data.jsonl"
-    rows, total, note = load_rows(data_path, max_rows) if data_path.is_file() else ([], 0, None)
+    rows, total, note = load_rows(data_path, row_budget(data_path, max_rows)) if data_path.is_file() else ([], 0, None)
     data = table_data(rows, classes)
     is_label = data["label"] is not None
     views = views_html(labeler_views(rows, data["label"]["classes"])) if is_label and rows else ""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_ROWS = 50_000
+MAX_VOTE_CELLS = 500_000  # rows x labelers kept for the table and per-labeler views (32 labelers: 15,625 rows)
 UNCERTAIN_SHARE = 0.2  # of MAX_ROWS, for the least confident rows when a run is sampled
 TEXT_KEYS = ("text", "content", "caption", "question", "query", "document", "title")
 _SKIP = {"votes", "vote_confidence", "_raw"}
@@ -53,6 +54,16 @@ def _loads(line: bytes) -> Any:
         return orjson.loads(line)
     except ValueError:  # NaN and friends, which the stdlib writes and reads
         return json.loads(line)
+
+
+def row_budget(path: Path, max_rows: int = MAX_ROWS, max_cells: int = MAX_VOTE_CELLS) -> int:
+    """How many rows the page holds: `max_rows`, fewer when each row carries many votes (the page and the
+    per-labeler views grow with rows x labelers), never under 1,000."""
+    with open(path, "rb") as fh:
+        first = next((line for line in fh if line.strip()), None)
+    votes = _loads(first).get("votes") if first else None
+    width = len(votes) if isinstance(votes, dict) else 1
+    return min(max_rows, max(1000, max_cells // max(width, 1)))
 
 
 def load_rows(path: Path, max_rows: int = MAX_ROWS, seed: int = 0) -> tuple[list[dict[str, Any]], int, str | None]:
