@@ -10,7 +10,7 @@ recipe's seed; the recipe takes the first 40, this takes the next `--limit`, 200
 youtube valid split (where the recipe's `prior_weight` was chosen); `recipe` = the recipe's own 40.
 
 Usage: python benchmarks/debate.py [--split bench|valid|recipe] [--limit 200] [--data-dir ../shared/data]
-       [--out /tmp/agentlab-bench/debate] [--fresh]
+       [--prior-weight W | W1,W2,...] [--out /tmp/agentlab-bench/debate] [--fresh]
 """
 
 from __future__ import annotations
@@ -79,20 +79,39 @@ def table(manifest: dict) -> str:
     return "\n".join(lines)
 
 
+def sweep(raw: dict, rows: list[dict], args: argparse.Namespace, weights: list[float]) -> None:
+    """One line per prior weight: accuracy / kappa of the single judge, the debate and each order, and consistency."""
+    print(f"recipe {RECIPE.name} on {args.split} ({len(rows)} rows), prior_weight sweep")
+    print("| prior_weight | single judge acc / κ | debate acc / κ | forward acc / κ | swapped acc / κ | position consistency |")
+    print("|---|---|---|---|---|---|")
+    fmt = lambda m: "n/a" if m is None else f"{m['accuracy']:.4f} / {m['kappa']:.4f}"
+    for i, w in enumerate(weights):
+        man, _ = run(dict(raw, task=dict(raw["task"], prior_weight=w)), rows, args.out, args.fresh and i == 0)
+        m = man["metrics"]
+        print(f"| {w} | {fmt(m.get('single_judge'))} | {fmt(m['debate'])} | {fmt(m.get('debate_forward'))} | "
+              f"{fmt(m.get('debate_swapped'))} | {m.get('position_bias', {}).get('consistency')} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=["bench", "valid", "recipe"], default="bench")
     ap.add_argument("--limit", type=int, default=200, help="rows (bench: after the recipe's 40; valid: first N)")
     ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/data")
-    ap.add_argument("--prior-weight", type=float, default=None, help="override the recipe's task.prior_weight")
+    ap.add_argument("--prior-weight", default=None,
+                    help="override the recipe's task.prior_weight; a comma list (e.g. 0,0.5,1,2) reruns once per weight, "
+                         "all but the first from the call cache (the weight changes no call), and prints one line each")
     ap.add_argument("--out", type=Path, default=Path("/tmp/agentlab-bench/debate"))
     ap.add_argument("--fresh", action="store_true", help="ignore the call cache")
     args = ap.parse_args()
     os.chdir(REPO)
     raw = yaml.safe_load(RECIPE.read_text(encoding="utf-8"))
-    if args.prior_weight is not None:
-        raw["task"]["prior_weight"] = args.prior_weight
+    weights = [float(w) for w in str(args.prior_weight).split(",")] if args.prior_weight is not None else []
+    if weights:
+        raw["task"]["prior_weight"] = weights[0]
     rows = source_rows(raw, args.data_dir, args.split, args.limit)
+    if len(weights) > 1:
+        sweep(raw, rows, args, weights)
+        return
     man, secs = run(raw, rows, args.out, args.fresh)
     c, u = man["counts"], man["usage"]
     print(f"recipe {RECIPE.name} on {args.split} ({len(rows)} rows): {c['llm_calls']} calls ({c['cache_hits']} cached), "
