@@ -84,6 +84,23 @@ probs /= probs.sum(1, keepdims=True)
 print([dict(zip(CLASSES, p.tolist())) for p in probs])
 '''
 
+_EMBEDDING_GGUF = '''import llama_cpp
+import numpy as np
+from safetensors.numpy import load_file
+
+STUDENT = {student!r}  # this folder
+BASE = {base!r}  # the GGUF of {hub!r}
+PROMPT = {prompt!r}
+CLASSES = {classes!r}
+head = load_file(STUDENT + "/head.safetensors")
+llm = llama_cpp.Llama(BASE, embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_LAST, n_ctx=1024, verbose=False)
+X = np.asarray(llm.embed([PROMPT.replace("{{text}}", "an example text")]), dtype=np.float64)
+z = X @ head["weight"] + head["bias"]
+probs = np.exp(z - z.max(1, keepdims=True))
+probs /= probs.sum(1, keepdims=True)
+print([dict(zip(CLASSES, p.tolist())) for p in probs])
+'''
+
 
 def loading_snippet(out_dir: Path, meta: dict[str, Any]) -> str:
     """Python code that loads this student with plain peft/transformers/sentence-transformers."""
@@ -91,7 +108,7 @@ def loading_snippet(out_dir: Path, meta: dict[str, Any]) -> str:
             "classes": meta.get("classes"), "max_length": meta.get("max_length", 128), "prompt": meta.get("prompt", "{text}")}
     kind = meta.get("type")
     if kind == "embedding":
-        return _EMBEDDING.format(**fill)
+        return (_EMBEDDING_GGUF if meta.get("pooling") == "last" else _EMBEDDING).format(**fill)
     if kind == "retriever":
         return _RETRIEVER.format(**fill)
     if kind == "causal":

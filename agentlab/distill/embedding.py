@@ -1,10 +1,12 @@
 """`embedding` student: frozen sentence embeddings + a soft-label logistic-regression head (SetFit-style head).
 
 The cheap, strong baseline: the texts are encoded once by a sentence-transformers model
-(all-MiniLM-L6-v2 by default), and a multinomial logistic regression is fitted on the
+(all-MiniLM-L6-v2 by default) or, with `base: smollm2`, by the embedded SmolLM2 GGUF (the last
+token's hidden state after `student.prompt`, see `gguf_features`), and a multinomial logistic regression is fitted on the
 embeddings with the same targets the other students use (`label_probs` or their argmax, with
 per-row weights). The L2 strength is picked on the validation rows' labels (never gold) from a
-small grid; without validation rows C = 1. Training takes seconds on a CPU. Saved as
+small grid; without validation rows C = 1. SmolLM2 features are standardised for the fit and the
+scaling folded into the saved head, so the head applies to raw features. Training takes seconds on a CPU. Saved as
 `head.safetensors` (weight (d, k), bias (k,)) + metadata; the encoder is the named base.
 """
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from agentlab.distill.base import STUDENTS, Student, seed_everything
 from agentlab.distill.data import Example, build_examples
+from agentlab.distill.gguf_features import is_gguf_base
 from agentlab.errors import AgentlabError, TrainingError
 
 if TYPE_CHECKING:
@@ -31,12 +34,16 @@ C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 DEFAULT_C = 1.0
 
 
-def encode(texts: list[str], base: str) -> np.ndarray:
-    """L2-normalised sentence embeddings (n, d) from `base` (`minilm` or a local sentence-transformers folder)."""
+def encode(texts: list[str], base: str, prompt: str = "{text}") -> np.ndarray:
+    """Features (n, d) from `base`: L2-normalised sentence embeddings (`minilm` or a local sentence-transformers
+    folder), or a GGUF decoder's last-token hidden states after `prompt` (`smollm2` or a `.gguf` path)."""
+    from agentlab.distill.gguf_features import gguf_embed, is_gguf_base
     from agentlab.embedder import embed
 
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
+    if is_gguf_base(base):
+        return gguf_embed(list(texts), base, prompt)
     try:
         return np.asarray(embed(list(texts), base), dtype=np.float64)
     except AgentlabError as exc:
@@ -77,6 +84,13 @@ def fit_head(X: np.ndarray, T: np.ndarray, w: np.ndarray, C: float) -> tuple[np.
     return res.x[: d * k].reshape(d, k), res.x[d * k:]
 
 
+def fit_standardized(X: np.ndarray, T: np.ndarray, w: np.ndarray, C: float) -> tuple[np.ndarray, np.ndarray]:
+    """`fit_head` on column-standardised X, with the scaling folded into (W, b) so they apply to raw X."""
+    mu, sd = X.mean(0), X.std(0) + 1e-6
+    W, b = fit_head((X - mu) / sd, T, w, C)
+    return W / sd[:, None], b - (mu / sd) @ W
+
+
 def soft_ce(P: np.ndarray, T: np.ndarray, w: np.ndarray) -> float:
     """Weighted mean cross-entropy of predictions P against target distributions T."""
     return float(-(w[:, None] * T * np.log(np.clip(P, 1e-12, 1.0))).sum() / max(w.sum(), 1e-12))
@@ -113,29 +127,31 @@ class EmbeddingStudent(Student):
         if not train_ex:
             raise TrainingError("no labeled rows to train on (every row has label None or was filtered)")
         seed_everything(config.seed)
-        base = config.student.base
+        base, prompt = config.student.base, config.student.prompt
+        gguf = is_gguf_base(base)
+        fit = fit_standardized if gguf else fit_head
         t0 = time.perf_counter()
         texts, T, w = arrays(train_ex)
-        X = encode(texts, base)
+        X = encode(texts, base, prompt)
         metrics: dict[str, Any] = {"examples": len(train_ex)}
         C = DEFAULT_C
         if eval_ex:
             etexts, ET, ew = arrays(eval_ex)
-            EX = encode(etexts, base)
-            scores = {c: soft_ce(softmax(EX @ W + b), ET, ew) for c in C_GRID for W, b in [fit_head(X, T, w, c)]}
+            EX = encode(etexts, base, prompt)
+            scores = {c: soft_ce(softmax(EX @ W + b), ET, ew) for c in C_GRID for W, b in [fit(X, T, w, c)]}
             C = min(scores, key=scores.get)
-            self.weight, self.bias = fit_head(X, T, w, C)
+            self.weight, self.bias = fit(X, T, w, C)
             P = self.probs(EX)
             metrics.update(val_loss=round(scores[C], 4),
                            val_accuracy=round(float((P.argmax(1) == ET.argmax(1)).mean()), 4))
         else:
-            self.weight, self.bias = fit_head(X, T, w, C)
+            self.weight, self.bias = fit(X, T, w, C)
         metrics.update(C=C, train_loss=round(soft_ce(self.probs(X), T, w), 4), seconds=round(time.perf_counter() - t0, 2))
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         self._save(out_dir)
         self.meta = {"type": self.name, "base": base, "base_path": _base_path(base), "hub_id": _hub_id(base),
-                     "classes": self.classes, "text_field": config.student.text_field, "peft": "none",
+                     **({"prompt": prompt, "pooling": "last"} if gguf else {}), "classes": self.classes, "text_field": config.student.text_field, "peft": "none",
                      "soft_labels": config.soft_labels, "train": metrics}
         finish_student(out_dir, self.meta)
         return metrics
@@ -159,7 +175,7 @@ class EmbeddingStudent(Student):
         """(n, k) class probabilities."""
         if not texts:
             return np.zeros((0, len(self.classes)))
-        return self.probs(encode(list(texts), self.meta.get("base", "minilm")))
+        return self.probs(encode(list(texts), self.meta.get("base", "minilm"), self.meta.get("prompt", "{text}")))
 
     def _save(self, out_dir: Path) -> None:
         from safetensors.numpy import save_file
@@ -177,8 +193,11 @@ class EmbeddingStudent(Student):
 
 
 def _base_path(base: str) -> str:
+    from agentlab.distill.gguf_features import gguf_path
     from agentlab.embedder import resolve_model
 
+    if is_gguf_base(base):
+        return str(gguf_path(base))
     try:
         return resolve_model(base)
     except AgentlabError as exc:
@@ -186,4 +205,6 @@ def _base_path(base: str) -> str:
 
 
 def _hub_id(base: str) -> str | None:
-    return "sentence-transformers/all-MiniLM-L6-v2" if base == "minilm" else None
+    from agentlab.distill.gguf_features import SMOLLM2_HUB_ID
+
+    return {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "smollm2": SMOLLM2_HUB_ID}.get(base)
