@@ -18,11 +18,12 @@ MIN_WORDS, MAX_WORDS = 6, 45
 
 
 def sentences(document: str) -> list[str]:
-    """The document's complete sentences (a trailing fragment, from a document cut short, is left out)."""
-    parts = [s.strip() for s in re.split(r"(?<=[.!?])\s+", document) if s.strip()]
-    if parts and not re.search(r"[.!?][\"')\]]?$", parts[-1]):
+    """The document's complete sentences and lines (a title is its own line; a trailing fragment, from a document cut
+    short, is left out)."""
+    parts = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", document.strip()) if s.strip()]
+    if parts and not re.search(r"[.!?][\"')\]]?$", parts[-1]) and not document.endswith("\n"):
         parts = parts[:-1]
-    return parts
+    return [s for s in parts if "•" not in s]  # bullet lists and headings are not sentences
 
 
 def _pattern(phrase: str) -> re.Pattern[str]:

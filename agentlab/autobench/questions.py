@@ -160,7 +160,7 @@ class QuestionWriter:
     def _check(self, p: dict[str, Any]) -> str | None:
         """Why a pair is rejected, or None: empty, long, answer inside the question, or not in the document."""
         if not p["question"]:
-            return "no question"
+            return "no sentence to blank (a well-formed phrase in a sentence of 6-45 words)" if p.get("answer_source") == "cloze" else "no question"
         if not p["answer"]:
             return "no answer"
         if len(p["answer"].split()) > MAX_ANSWER_WORDS:

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 _NUMBER_WORDS = frozenset(["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "hundred", "thousand", "million", "billion"])
 _ADVERB = re.compile(r"^[a-z]+ly$")
+_GLUED = re.compile(r"[a-z]\.[A-Za-z]{2}")  # "effects.Previous": two sentences run together in the source text
+#: abstract section headings: "BACKGROUND Analysis" is not a phrase of the text
+_HEADINGS = frozenset(["BACKGROUND", "OBJECTIVE", "OBJECTIVES", "METHODS", "RESULTS", "CONCLUSION", "CONCLUSIONS", "INTRODUCTION",
+                       "PURPOSE", "DESIGN", "SETTING", "AIMS", "CONTEXT", "FINDINGS", "INTERPRETATION", "INCLUSION", "CRITERIA"])
 #: a question must share at least this many content words with its answer's sentence
 MIN_ANCHOR_WORDS = 2
 
@@ -47,9 +51,12 @@ def answer_type(phrase: str) -> str:
 
 
 def well_formed(phrase: str | None) -> bool:
-    """A phrase that can stand as an answer: content words at both ends, a word of 3+ letters, no lone adverb."""
+    """A phrase that can stand as an answer: content words at both ends, a word of 3+ letters, no lone adverb, no
+    section heading or sentences run together ("effects.Previous")."""
     words = tokens(phrase)
     if not words or words[0] in STOPWORDS or words[-1] in STOPWORDS:
+        return False
+    if _GLUED.search(phrase or "") or any(w in _HEADINGS for w in str(phrase).split()):
         return False
     if answer_type(phrase or "") == "number":
         return True

@@ -19,3 +19,9 @@ def test_cloze_blanks_the_phrase_in_its_first_fitting_sentence():
     assert not fits(DOC, "blood glucose")   # its sentence is too short to pin the blank down
     assert not fits(DOC, "fragm")           # only in the cut fragment
     assert "____ cells" in cloze(DOC, "beta") and not fits(DOC, "bet")  # whole words only
+
+
+def test_a_title_line_is_its_own_sentence_and_bullets_are_not_sentences():
+    doc = "Beta cells in islet failure\n\nInsulin is made by beta cells of the pancreatic islets in adult mice. • A • list"
+    assert sentences(doc)[:2] == ["Beta cells in islet failure", "Insulin is made by beta cells of the pancreatic islets in adult mice."]
+    assert not any("•" in s for s in sentences(doc + " Done."))

@@ -16,7 +16,9 @@ def test_answer_type(phrase, kind):
 
 
 @pytest.mark.parametrize(("phrase", "ok"), [("usually", False), ("the", False), ("of insulin", False), ("insulin of", False),
-                                            ("beta cells", True), ("12", True), ("ab", False), ("glucose uptake", True)])
+                                            ("beta cells", True), ("12", True), ("ab", False), ("glucose uptake", True),
+                                            ("possible effects.Previous studies", False), ("BACKGROUND Analysis", False),
+                                            ("T-Cell Antigen Receptor", True)])
 def test_well_formed(phrase, ok):
     assert well_formed(phrase) is ok
 
