@@ -124,6 +124,7 @@ def _write_rows(ctx, task, source, sink, bar, gold_field, chunk_size, L, conf, n
     """Pass 2: each chunk's rows with label, label_probs, confidence, votes (+ vote_confidence, labeler_raw)."""
     classes = task.space.names
     by_vote = [*classes, None]  # index -1 (abstain) reads the None at the end
+    vote_names = np.array(by_vote, dtype=object)
     raw_cols = [(n, r) for n, r in zip(names, raw) if r]
     start = sink.rows
     for rows in source.chunks(chunk_size, skip=start):
@@ -133,14 +134,15 @@ def _write_rows(ctx, task, source, sink, bar, gold_field, chunk_size, L, conf, n
         label = np.where(covered, Pc.argmax(1), len(classes)).tolist()  # index len(classes): None (no votes)
         top = np.where(covered, Pc.max(1).round(6), 0.0).tolist()
         out = []
-        for k, (row, votes, p) in enumerate(zip(rows, Lc.tolist(), Pc.round(6).tolist())):
+        voted = vote_names[Lc].tolist()  # class names (None: abstain) for the whole block at once
+        for k, (row, votes, p) in enumerate(zip(rows, voted, Pc.round(6).tolist())):
             i = start + k
             g = row.pop(gold_field, None) if gold_field is not None else None
             new = dict(row)
             new["label"] = by_vote[label[k]]
             new["label_probs"] = dict(zip(classes, p))
             new["confidence"] = top[k]
-            new["votes"] = dict(zip(names, [by_vote[v] for v in votes]))
+            new["votes"] = dict(zip(names, votes))
             vc = {names[j]: round(float(col[i]), 4) for j, col in conf.items() if col[i] == col[i]}
             if vc:
                 new["vote_confidence"] = vc
