@@ -48,6 +48,8 @@ VARIANTS = {
     "embedding": {"student": {"type": "embedding"}},
     "embedding_confw": {"student": {"type": "embedding"}, "weight_by_confidence": True},
     "embedding_hard": {"student": {"type": "embedding"}, "soft_labels": False},
+    "embedding_smollm2": {"student": {"type": "embedding", "base": "smollm2", "prompt": "Text: {text}\nLabel:"}},
+    "embedding_smollm2_review": {"student": {"type": "embedding", "base": "smollm2", "prompt": "Review: {text}\nSentiment:"}},
 }
 
 
@@ -93,7 +95,7 @@ def label_model_score(rows: list[dict[str, Any]], classes: list[str]) -> dict[st
 
 
 def bench_set(name: str, raw: dict[str, Any], recipe_path: Path, unseen_raw: dict[str, Any], work: Path,
-              variants: list[str], threads: int | None) -> dict[str, Any]:
+              variants: list[str], threads: int | None, skip_main: bool = False) -> dict[str, Any]:
     """Label run, distill (kept + other + clean-only + variants), unseen-row label run and scores, for one set."""
     from agentlab.config import validate_model
     from agentlab.config.sections import DistillConfig
@@ -113,27 +115,32 @@ def bench_set(name: str, raw: dict[str, Any], recipe_path: Path, unseen_raw: dic
     texts = [str(r.get("text") or "") for r in unseen]
     out: dict[str, Any] = {"rows": len(rows), "unseen_rows": len(unseen), "clean_rows": len(clean),
                            "label_seconds": round(label_s, 1), "models": {}}
-    t = time.perf_counter()
-    m = distill(rows, cfg, work / f"{name}-student", classes, gold=gold_from_rows(rows), quiet=True, clean_rows=clean,
-                keep_others=work / f"{name}-others")
-    out["distill_seconds"] = round(time.perf_counter() - t, 1)
-    out["picked"], out["picked_because"], out["verdict"] = m["picked"], m["picked_because"], m["verdict"]
     lm_unseen = label_model_score(unseen, classes)
-    out["models"]["label model"] = {"held_out": m["label_model"], "unseen": lm_unseen}
-    out["models"][f"student kept ({m['picked']})"] = {
-        "held_out": m["student"], "unseen": score(load_student(work / f"{name}-student").predict(texts), unseen, classes),
-        "train_seconds": m["train"]["seconds"]}
-    for other, c in m["candidates"].items():
-        if other != m["picked"]:
-            out["models"][f"student not kept ({other})"] = {
-                "held_out": {"accuracy": c["accuracy"], "agreement_with_labels": c["agreement_with_labels"]},
-                "unseen": score(load_student(work / f"{name}-others" / other).predict(texts), unseen, classes),
-                "train_seconds": c["train_seconds"]}
-    if "accuracy" in m["clean_only"]:
-        out["models"][f"clean-only ({m['clean_only']['train_rows']} gold rows, {m['clean_only']['student_type']})"] = {
-            "held_out": m["clean_only"],
-            "unseen": score(load_student(work / f"{name}-others" / "clean_only").predict(texts), unseen, classes),
-            "train_seconds": m["clean_only"]["train_seconds"]}
+    if skip_main:  # only the label model and the variants (the recipe's own students can take most of an hour)
+        out.update(distill_seconds=0, picked="-", picked_because="nothing (--skip-main)", verdict="")
+        out["models"]["label model"] = {"held_out": {}, "unseen": lm_unseen}
+    if not skip_main:
+        t = time.perf_counter()
+        m = distill(rows, cfg, work / f"{name}-student", classes, gold=gold_from_rows(rows), quiet=True,
+                    clean_rows=clean, keep_others=work / f"{name}-others")
+        out["distill_seconds"] = round(time.perf_counter() - t, 1)
+        out["picked"], out["picked_because"], out["verdict"] = m["picked"], m["picked_because"], m["verdict"]
+        out["models"]["label model"] = {"held_out": m["label_model"], "unseen": lm_unseen}
+        out["models"][f"student kept ({m['picked']})"] = {
+            "held_out": m["student"],
+            "unseen": score(load_student(work / f"{name}-student").predict(texts), unseen, classes),
+            "train_seconds": m["train"]["seconds"]}
+        for other, c in m["candidates"].items():
+            if other != m["picked"]:
+                out["models"][f"student not kept ({other})"] = {
+                    "held_out": {"accuracy": c["accuracy"], "agreement_with_labels": c["agreement_with_labels"]},
+                    "unseen": score(load_student(work / f"{name}-others" / other).predict(texts), unseen, classes),
+                    "train_seconds": c["train_seconds"]}
+        if "accuracy" in m["clean_only"]:
+            out["models"][f"clean-only ({m['clean_only']['train_rows']} gold rows, {m['clean_only']['student_type']})"] = {
+                "held_out": m["clean_only"],
+                "unseen": score(load_student(work / f"{name}-others" / "clean_only").predict(texts), unseen, classes),
+                "train_seconds": m["clean_only"]["train_seconds"]}
     base = cfg.model_dump(mode="json")
     for v in variants:
         over = json.loads(json.dumps(VARIANTS[v]))
@@ -208,6 +215,8 @@ def main() -> None:
     ap.add_argument("--youtube-llm", action="store_true", help="keep youtube_spam.yaml's embedded-LLM labelers (slow)")
     ap.add_argument("--work", type=Path, default=REPO / "outputs" / "bench_distill")
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--skip-main", action="store_true", help="score only the label model and --variants (no recipe students)")
+    ap.add_argument("--limit", type=int, help="label only this many (seeded, shuffled) training rows of each set")
     args = ap.parse_args()
     import torch
 
@@ -221,8 +230,11 @@ def main() -> None:
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
         raw, path, unseen = {"sst2": sst2, "youtube": youtube}[name](args)
+        if args.limit:
+            raw["source"] = {**raw["source"], "shuffle": True, "seed": raw["source"].get("seed", 0), "limit": args.limit}
         print(f"-- {name} ...", flush=True)
-        results["sets"][name] = bench_set(name, raw, path, unseen, args.work, variants, args.threads)
+        results["sets"][name] = bench_set(name, raw, path, unseen, args.work, variants, args.threads,
+                                            args.skip_main)
         print(json.dumps(results["sets"][name]), flush=True)
     results["wall_seconds"] = round(time.perf_counter() - t0, 1)
     print_table(results)

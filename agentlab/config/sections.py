@@ -210,11 +210,13 @@ class StudentConfig(StrictModel):
     """The small model to distill into."""
 
     type: str = Field("classifier", description="Registered student: classifier, causal, retriever.")
-    base: str = Field("minilm", description="`minilm`, `smollm2`, or a local HF model directory.")
+    base: str = Field("minilm", description="`minilm`, `smollm2`, or a local HF model directory (embedding student: "
+                      "`minilm`, a local sentence-transformers folder, `smollm2` or a `.gguf` file).")
     peft: StudentPeftConfig = Field(default_factory=StudentPeftConfig, description="PEFT settings (LoRA by default).")
     text_field: str = Field("text", description="Row field holding the input text.")
     prompt: str = Field(
-        "Text: {text}\nLabel:", description="Causal student: prompt template; `{text}` is replaced by the row's text."
+        "Text: {text}\nLabel:", description="Causal student, and the embedding student on a GGUF base: prompt template; "
+        "`{text}` is replaced by the row's text."
     )
     loss: Literal["mnrl", "gist", "cached_gist"] = Field(
         "mnrl", description="Retriever student: MultipleNegativesRanking, or GISTEmbed with the base model as frozen guide."
