@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 _NUMBER_WORDS = frozenset(["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "hundred", "thousand", "million", "billion"])
 _ADVERB = re.compile(r"^[a-z]+ly$")
-_GLUED = re.compile(r"[a-z]\.[A-Za-z]{2}")  # "effects.Previous": two sentences run together in the source text
+_GLUED = re.compile(r"[A-Za-z]\.[A-Za-z]{2}")  # "effects.Previous": two sentences run together in the source text
 #: abstract section headings: "BACKGROUND Analysis" is not a phrase of the text
 _HEADINGS = frozenset(["BACKGROUND", "OBJECTIVE", "OBJECTIVES", "METHODS", "RESULTS", "CONCLUSION", "CONCLUSIONS", "INTRODUCTION",
                        "PURPOSE", "DESIGN", "SETTING", "AIMS", "CONTEXT", "FINDINGS", "INTERPRETATION", "INCLUSION", "CRITERIA"])
@@ -65,6 +65,12 @@ def well_formed(phrase: str | None) -> bool:
     return not (len(words) == 1 and (_ADVERB.match(words[0]) or len(words[0]) < 3))
 
 
+def _stems(phrase: str) -> set[str]:
+    """Crude word stems (first 6 letters of words of 4+): "threshold" and "Thresholds" share one, so one is no
+    distractor for the other."""
+    return {w[:6] for w in tokens(phrase) if len(w) >= 4}
+
+
 def _sentences(document: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.!?;])\s+", document) if s.strip()]
 
@@ -86,7 +92,7 @@ def distractors(answer: str, same_doc: list[str], pool: list[str], k: int, rng: 
     def fits(c: str) -> bool:
         key = normalize(c)
         ok = (key not in seen and well_formed(c) and answer_type(c) == kind and abs(len(c.split()) - n) <= 1
-              and token_f1(c, answer) == 0)
+              and token_f1(c, answer) == 0 and not _stems(c) & _stems(answer))
         if ok:
             seen.add(key)
         return ok

@@ -28,6 +28,7 @@ def test_distractors_have_the_answers_type_and_length():
     out = distractors("beta cells", same, ["kidney cortex", "rapidly"], 3, random.Random(0))
     assert sorted(out) == ["kidney cortex", "liver tissue"]  # no shared word ("alpha cells"), no adverb, no symbol
     assert distractors("12 patients", same, [], 3, random.Random(0)) == ["40 mice"]  # only numbers for a number
+    assert distractors("Thresholds", ["threshold", "intervention", "AMP.Pollen"], [], 3, random.Random(0)) == ["intervention"]
 
 
 def test_anchored_needs_the_answers_sentence():
