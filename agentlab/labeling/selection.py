@@ -52,7 +52,7 @@ MAX_CRITERION_ROWS = 10_000  # the vote-only criteria are computed on a seeded s
 MAX_HELD_OUT = 24  # labelers masked in turn (the most active ones)
 SCORE_SLACK = 0.01  # a later candidate must beat an earlier one by more than this to be picked
 HYPER_MAX_CELLS = 1500  # HyperLM runs one pass per class over every vote: skip past labelers × classes
-HYPER_MAX_ROWS = 50_000  # ... and past this many rows per pass (larger matrices go in chunks)
+HYPER_MAX_ROWS = 50_000  # larger matrices: only the tied rows, in chunks, each beside a fixed context sample
 
 
 def hyper_available() -> bool:
@@ -338,8 +338,10 @@ class AutoLabelModel(LabelModel):
 
 
 class TieBrokenMajority(LabelModel):
-    """A fitted majority vote whose exactly tied top classes are ordered by HyperLM (transductive:
-    it runs on the matrix being labelled, in chunks of HYPER_MAX_ROWS). Untied rows are majority's."""
+    """A fitted majority vote whose exactly tied top classes are ordered by HyperLM. Untied rows are
+    majority's. HyperLM is transductive: up to HYPER_MAX_ROWS rows it runs on the matrix being
+    labelled; past that, on the tied rows only, in chunks of HYPER_MAX_ROWS / 2, each beside the same
+    seeded context sample of HYPER_MAX_ROWS / 2 fitting rows (cost grows with the tied rows only)."""
 
     name = "majority+hyper_ties"
 
@@ -351,7 +353,10 @@ class TieBrokenMajority(LabelModel):
         from agentlab.labeling.hyper import HyperLM
 
         L, _ = self._check(L, W, fitting=True)
-        self.hyper = HyperLM(self.k).fit(L[:HYPER_MAX_ROWS])
+        half = HYPER_MAX_ROWS // 2
+        rows = np.random.default_rng(self.seed).choice(len(L), min(len(L), half), replace=False)
+        self.context_ = L[np.sort(rows)]
+        self.hyper = HyperLM(self.k).fit(self.context_)
         self.class_balance_ = self.majority.class_balance_
         return self
 
@@ -361,9 +366,13 @@ class TieBrokenMajority(LabelModel):
         top = P >= P.max(axis=1, keepdims=True) - 1e-12
         tied = (top.sum(axis=1) > 1) & (L >= 0).any(axis=1)
         if tied.any():
-            H = np.concatenate([self.hyper.predict_proba(L[i:i + HYPER_MAX_ROWS])
-                                for i in range(0, len(L), HYPER_MAX_ROWS)])
-            P[tied] += 1e-6 * np.where(top[tied], H[tied], 0.0)
+            if len(L) <= HYPER_MAX_ROWS:
+                H = self.hyper.predict_proba(L)[tied]
+            else:
+                T, half = L[tied], HYPER_MAX_ROWS // 2
+                H = np.concatenate([self.hyper.predict_proba(np.concatenate([self.context_, T[i:i + half]]))
+                                    [len(self.context_):] for i in range(0, len(T), half)])
+            P[tied] += 1e-6 * np.where(top[tied], H, 0.0)
             P[tied] /= P[tied].sum(axis=1, keepdims=True)
         return P
 

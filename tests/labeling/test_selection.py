@@ -81,9 +81,16 @@ def test_one_rule_per_class_ties_are_broken_by_hyperlm_not_a_coin():
     # HyperLM's order beats a coin on the tied rows (measured .42 vs .39 here)
     assert (P[tied].argmax(1) == y[tied]).mean() > (mv.predict(L)[tied] == y[tied]).mean() + 0.02
     assert covered_acc(auto, L, y) > covered_acc(mv, L, y)
-    # the cell guard: too many labelers × classes falls back to plain majority with the reason
+    # past HYPER_MAX_ROWS only the tied rows go through HyperLM, beside a fixed context sample
     from agentlab.labeling import selection
 
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(selection, "HYPER_MAX_ROWS", 400)
+        P2 = AutoLabelModel(5).fit(L).predict_proba(L)
+    np.testing.assert_array_equal(P2[untied].argmax(1), Pm[untied].argmax(1))
+    assert top[tied, P2[tied].argmax(1)].all()
+    assert (P2[tied].argmax(1) == y[tied]).mean() > (mv.predict(L)[tied] == y[tied]).mean()
+    # the cell guard: too many labelers × classes falls back to plain majority with the reason
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(selection, "HYPER_MAX_CELLS", 10)
         small = AutoLabelModel(5).fit(L)
