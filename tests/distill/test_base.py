@@ -19,7 +19,7 @@ from agentlab.errors import RecipeErrors, TrainingError
 
 
 def test_builtins_register_like_plugins():
-    assert STUDENTS.names() == ["causal", "classifier", "retriever"]
+    assert STUDENTS.names() == ["causal", "classifier", "embedding", "retriever"]
     for name in STUDENTS.names():
         assert STUDENTS.get(name).name == name
 
