@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> dict:
     res = {"variants": man["metrics"]["ablations"], "seconds": round(secs, 1), "llm_calls": man["counts"]["llm_calls"],
            "categories": man["metrics"]["categories"], "leaderboard": man["metrics"]["leaderboard"]}
     if args.write_check:
-        check = _recipe(args, "bench_autobench_write", answer_mode="write", require_grounded=False, ablations={})
+        check = _recipe(args, "bench_autobench_write", answer_mode="write", question_style="written", require_grounded=False,
+                        ablations={})
         check["task"].update(iterations=1, categories_per_iteration=2, questions_per_category=max(1, args.write_check // 2))
         wman, wsecs = _run(check, args.out + "-write")
         w = wman["metrics"]["autobench"]
