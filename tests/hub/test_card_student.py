@@ -13,7 +13,7 @@ from tests.conftest import run_recipe_cli
 from tests.distill.distill_data import CLASSES, make_rows
 
 
-@pytest.mark.slow  # trains a MiniLM student (~20 s CPU); the links are unit-tested in test_card.py / test_push.py
+@pytest.mark.slow  # trains a MiniLM student (~20 s CPU); the links are unit-tested in test_dataset_card.py / test_push.py
 def test_distilled_run_links_dataset_and_student_both_ways(workdir, tmp_path):
     rows = make_rows(n_unlabeled=0)
     (workdir / "rows.jsonl").write_text("".join(json.dumps({"text": r["text"], "gold": r["gold"]}) + "\n" for r in rows))
