@@ -284,6 +284,15 @@ class RunContext:
     def __repr__(self) -> str:
         return f"RunContext(config={self.config!r}, outputs={self.outputs!r})"
 
+    def with_seed(self, seed: int) -> RunContext:
+        """The same run under another seed (e.g. one of several samples): the call service and outputs are shared."""
+        import dataclasses
+
+        other = object.__new__(RunContext)
+        other.__dict__.update(self.__dict__)
+        other.config = dataclasses.replace(self.config, seed=seed)
+        return other
+
     def load_prompt(self, path: str):
         """Load a template named in the recipe and record its hash for the manifest."""
         from agentlab.prompts import load_prompt

@@ -8,7 +8,6 @@ accuracies. The debaters and the judge never see it.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import tempfile
 import time
@@ -97,7 +96,7 @@ class W2sRun:
         usable, rows = self.data.usable, self._debate_rows()
         first = None
         for s in range(self.c.debate_samples):
-            ctx = self.ctx if s == 0 else dataclasses.replace(self.ctx, seed=self.ctx.seed + s)
+            ctx = self.ctx if s == 0 else self.ctx.with_seed(self.ctx.seed + s)
             debate = Debate(self.c.debate, ctx, len(rows))
             debate.check_rows(rows)
             tag = "w2s debate" + (f" (sample {s + 1})" if self.c.debate_samples > 1 else "")

@@ -156,8 +156,13 @@ def test_when_ray_gives_up_the_rows_are_errors_not_lost(workdir):
               "executor": {"type": "ray", "replicas": 1, "batch_size": 8, "max_restarts": 0}}
     rows, man = _generate(workdir, recipe, "out")
     assert marker.exists()
-    assert len(rows) == 8 and all(r["_error"] and "Ray could not finish" in r["_error"] for r in rows)
-    assert man["counts"]["failed"] == 8 and man["counts"]["failed_rows"] == 8
+    # streaming sends the calls in several Ray batches: the batch whose actor died is error data, a later batch
+    # (a fresh actor) may still answer; no row is lost either way
+    assert [r["text"] for r in rows] == [f"row number {i}" for i in range(8)]
+    failed = [r for r in rows if r["_error"]]
+    assert failed and all("Ray could not finish" in r["_error"] for r in failed)
+    assert all(r["answer"] == "yes" for r in rows if not r["_error"])
+    assert man["counts"]["failed"] == len(failed) and man["counts"]["failed_rows"] == len(failed)
     assert "Ray could not finish" in (workdir / "out" / "run.log").read_text()
 
 
@@ -182,13 +187,17 @@ def test_resume_after_a_killed_ray_driver_repeats_no_journaled_call(workdir, loc
     proc.wait()
     done = _journaled(workdir / "out")
     assert 8 <= done < n, f"the driver should have been killed midway ({done} of {n} journaled)\n{proc.stdout.read().decode()[-2000:]}"
-    assert not (workdir / "out" / "data.jsonl").exists()
+    partial = workdir / "out" / "data.jsonl"  # streaming: finished chunks are on disk, in source order
+    texts = [json.loads(line)["text"] for line in partial.read_text().splitlines()] if partial.exists() else []
+    assert texts == [f"row number {i}" for i in range(len(texts))]
     time.sleep(1)  # Ray reaps the dead driver's actors
     before = len(_calls(workdir))
 
     rows, man = _generate(workdir, recipe, "out")  # this process is a driver of the same cluster
     again = _calls(workdir)[before:]
-    assert man["counts"]["cache_hits"] == done and man["counts"]["llm_calls"] == n - done
+    # rows of chunks already on disk are not asked again; the other journaled calls are cache hits
+    # (the manifest's llm_calls also counts the calls behind the chunks the killed run committed)
+    assert man["counts"]["cache_hits"] == done - len(texts) and man["counts"]["llm_calls"] == n - done + len(texts)
     assert len(again) == len(set(again)) == n - done, "every journaled call skipped, every missing one made once"
     assert [r["text"] for r in rows] == [f"row number {i}" for i in range(n)] and all(r["answer"] == "yes" for r in rows)
 
