@@ -131,6 +131,18 @@ def _read_with_datasets(path: Path, fmt: str, split: str | None, where: str) -> 
     return ds.to_list()
 
 
+def prepare_row(cfg: SourceConfig, row: dict[str, Any], i: int) -> dict[str, Any]:
+    """Rename `fields`, fill `text`, set `id` (row number `i` unless `id_field`), in place; returns the row."""
+    for new, old in cfg.fields.items():
+        row[new] = row.pop(old) if old != new else row[old]
+    if cfg.text_fields:
+        row["text"] = "\n\n".join(str(row.get(f) or "") for f in cfg.text_fields).strip()
+    elif cfg.text_field:
+        row["text"] = row[cfg.text_field]
+    row["id"] = str(row[cfg.id_field]) if cfg.id_field else str(row.get("id", i))
+    return row
+
+
 def load_rows(cfg: SourceConfig, path: Path, limit: int | None = None, where: str = "source") -> list[dict[str, Any]]:
     """Rows as dicts, with `fields` renamed, `text` filled from text_field(s), `id` set, shuffled/limited.
 
@@ -141,13 +153,7 @@ def load_rows(cfg: SourceConfig, path: Path, limit: int | None = None, where: st
         raise DataError(path, "no rows", field=f"{where}.path", fix="point to a file with at least one row")
     _check_columns(cfg, rows[0], path, where)
     for i, row in enumerate(rows):
-        for new, old in cfg.fields.items():
-            row[new] = row.pop(old) if old != new else row[old]
-        if cfg.text_fields:
-            row["text"] = "\n\n".join(str(row.get(f) or "") for f in cfg.text_fields).strip()
-        elif cfg.text_field:
-            row["text"] = row[cfg.text_field]
-        row["id"] = str(row[cfg.id_field]) if cfg.id_field else str(row.get("id", i))
+        prepare_row(cfg, row, i)
     if cfg.shuffle:
         random.Random(cfg.seed).shuffle(rows)
     n = min(x for x in (limit, cfg.limit, len(rows)) if x is not None)

@@ -24,13 +24,18 @@ def test_embedded_model_runs_in_a_child_process():
     assert probe.details["completion_tokens"] > 0
 
 
-def test_a_crashing_child_is_reported_with_its_signal_and_the_fix(tmp_path, monkeypatch):
-    """A child killed by SIGSEGV (as a native build does on a CPU with AMX) becomes one line, not a mystery."""
+def _crashing_child(tmp_path, monkeypatch, sig: str) -> None:
+    """Make the doctor's child a process that kills itself with SIG (as a native-code crash would)."""
     fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    fake.write_text(f"#!/bin/sh\nkill -{sig} $$\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setattr(doctor.sys, "executable", str(fake))
     monkeypatch.setattr(doctor, "llama_installed", lambda: True)
+
+
+def test_a_crashing_child_is_reported_with_its_signal_and_the_fix(tmp_path, monkeypatch):
+    """A child killed by SIGSEGV (as a native build does on a CPU with AMX) becomes one line, not a mystery."""
+    _crashing_child(tmp_path, monkeypatch, "SEGV")
     probe = doctor.probe_embedded()
     assert not probe.ok
     assert probe.message.startswith("crashed (SIGSEGV) running SmolLM2; rebuild llama-cpp-python with CMAKE_ARGS=-DGGML_NATIVE=OFF")
@@ -38,11 +43,7 @@ def test_a_crashing_child_is_reported_with_its_signal_and_the_fix(tmp_path, monk
 
 
 def test_doctor_command_exits_1_and_names_the_fix_when_the_model_crashes(tmp_path, monkeypatch):
-    fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\nkill -ILL $$\n")
-    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(doctor.sys, "executable", str(fake))
-    monkeypatch.setattr(doctor, "llama_installed", lambda: True)
+    _crashing_child(tmp_path, monkeypatch, "ILL")
     res = CliRunner().invoke(main, ["doctor"])
     assert res.exit_code == 1, res.output
     assert "FAIL embedded: crashed (SIGILL) running SmolLM2; rebuild llama-cpp-python with CMAKE_ARGS=-DGGML_NATIVE=OFF" in res.output

@@ -20,21 +20,15 @@ from typing import Any
 from agentlab.config.sections import SourceConfig
 from agentlab.errors import AgentlabError
 from agentlab.filecheck import diagnose, jsonl_line, line_encoding_problem, precheck
-from agentlab.sources import _check_columns, _read, detect_format, quiet_datasets
+from agentlab.sources import (
+    _check_columns,
+    _read,
+    detect_format,
+    prepare_row,
+    quiet_datasets,
+)
 
 WHOLE = ("json", "wrench")  # formats that are one JSON document: read whole, then chunked
-
-
-def prepare_row(cfg: SourceConfig, row: dict[str, Any], i: int) -> dict[str, Any]:
-    """Rename `fields`, fill `text`, set `id` (row number `i` unless `id_field`), in place; returns the row."""
-    for new, old in cfg.fields.items():
-        row[new] = row.pop(old) if old != new else row[old]
-    if cfg.text_fields:
-        row["text"] = "\n\n".join(str(row.get(f) or "") for f in cfg.text_fields).strip()
-    elif cfg.text_field:
-        row["text"] = row[cfg.text_field]
-    row["id"] = str(row[cfg.id_field]) if cfg.id_field else str(row.get("id", i))
-    return row
 
 
 class ChunkedSource:
