@@ -41,9 +41,14 @@ def main() -> None:
 
 
 def _register() -> None:
-    from agentlab.cli import doctor_cmds, run_cmds, train_cmds  # noqa: F401
-    from agentlab.cli import review_cmds, share_cmds  # noqa: F401
-    from agentlab.cli import plan_cmds  # noqa: F401
+    from agentlab.cli import (  # noqa: F401
+        doctor_cmds,
+        plan_cmds,
+        review_cmds,
+        run_cmds,
+        share_cmds,
+        train_cmds,
+    )
 
 
 _register()
