@@ -116,15 +116,16 @@ def write_outputs(ctx, recipe, task, rows: list[dict[str, Any]], timings: dict[s
 
     report_md = render_report(manifest, recipe, ctx, rows)
     run.write_text("report.md", report_md)
-    _write_html(run, report_md, recipe, ctx)
+    _write_html(run, report_md, recipe, ctx, getattr(streamed, "page_rows", None))
 
 
-def _write_html(run, report_md: str, recipe, ctx) -> None:
-    """report.html beside report.md: the same report with plots inline and the rows to browse (from data.jsonl)."""
+def _write_html(run, report_md: str, recipe, ctx, sampled=None) -> None:
+    """report.html beside report.md: the same report with plots inline and the rows to browse (from data.jsonl,
+    or as a streaming run's sink sampled them while writing it)."""
     from agentlab.eval.html import write_html_report
 
     try:
-        write_html_report(run.root, report_md, recipe.name, getattr(ctx, "classes", None))
+        write_html_report(run.root, report_md, recipe.name, getattr(ctx, "classes", None), sampled)
     except Exception:  # a convenience view: the data, manifest and report.md are already written
         log.warning("could not write report.html", exc_info=True)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from agentlab.eval.html_rows import (
     MAX_ROWS,
+    RowSampler,
     labeler_views,
     load_rows,
     row_budget,
@@ -169,10 +170,16 @@ _CONTROLS = """
 
 
 def render_html(run_dir: Path, report_md: str, title: str, classes: list[str] | None = None,
-                max_rows: int = MAX_ROWS) -> str:
-    """The whole page for a run directory that holds data.jsonl (and the report's images)."""
+                max_rows: int = MAX_ROWS, sampled: RowSampler | None = None) -> str:
+    """The whole page for a run directory that holds data.jsonl (and the report's images). `sampled`: the
+    rows already sampled while data.jsonl was written (a streaming run), instead of reading the file."""
     data_path = run_dir / "data.jsonl"
-    rows, total, note = load_rows(data_path, row_budget(data_path, max_rows)) if data_path.is_file() else ([], 0, None)
+    if sampled is not None:
+        rows, total, note = sampled.result()
+    elif data_path.is_file():
+        rows, total, note = load_rows(data_path, row_budget(data_path, max_rows))
+    else:
+        rows, total, note = [], 0, None
     data = table_data(rows, classes)
     is_label = data["label"] is not None
     views = views_html(labeler_views(rows, data["label"]["classes"])) if is_label and rows else ""
@@ -200,8 +207,9 @@ def render_html(run_dir: Path, report_md: str, title: str, classes: list[str] | 
 """
 
 
-def write_html_report(run_dir: Path, report_md: str, title: str, classes: list[str] | None = None) -> Path:
+def write_html_report(run_dir: Path, report_md: str, title: str, classes: list[str] | None = None,
+                      sampled: RowSampler | None = None) -> Path:
     """Write report.html into the run directory; returns its path."""
     path = Path(run_dir) / "report.html"
-    path.write_text(render_html(Path(run_dir), report_md, title, classes), encoding="utf-8")
+    path.write_text(render_html(Path(run_dir), report_md, title, classes, sampled=sampled), encoding="utf-8")
     return path

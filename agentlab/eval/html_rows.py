@@ -61,50 +61,83 @@ def row_budget(path: Path, max_rows: int = MAX_ROWS, max_cells: int = MAX_VOTE_C
     per-labeler views grow with rows x labelers), never under 1,000."""
     with open(path, "rb") as fh:
         first = next((line for line in fh if line.strip()), None)
-    votes = _loads(first).get("votes") if first else None
+    return budget_for(_loads(first) if first else None, max_rows, max_cells)
+
+
+def budget_for(first: dict[str, Any] | None, max_rows: int = MAX_ROWS, max_cells: int = MAX_VOTE_CELLS) -> int:
+    """`row_budget` from the first row itself."""
+    votes = first.get("votes") if isinstance(first, dict) else None
     width = len(votes) if isinstance(votes, dict) else 1
     return min(max_rows, max(1000, max_cells // max(width, 1)))
 
 
-def load_rows(path: Path, max_rows: int = MAX_ROWS, seed: int = 0) -> tuple[list[dict[str, Any]], int, str | None]:
-    """(rows, total, note): every row up to `max_rows`; past it the least confident rows plus a uniform sample
-    of the rest (reservoir), in file order, and a note that says so."""
-    rng = random.Random(seed)
-    uncertain: list[tuple[float, int, dict[str, Any]]] = []  # heap: its smallest item is the most confident kept
-    reservoir: list[tuple[int, dict[str, Any]]] = []
-    total = seen = 0
-    n_unc = k = None
-    for i, (row, conf) in enumerate(_lines_with_confidence(path)):  # rows stay bytes until kept
-        total += 1
-        if n_unc is None:  # the first row says whether rows carry a confidence
-            n_unc = int(max_rows * UNCERTAIN_SHARE) if isinstance(conf, (int, float)) else 0
-            k = max_rows - n_unc
-        cand: tuple[int, dict[str, Any]] | None = (i, row)
-        if n_unc and isinstance(conf, (int, float)):
-            item = (-float(conf), i, row)
-            if len(uncertain) < n_unc:
-                heapq.heappush(uncertain, item)
+class RowSampler:
+    """The page's rows, kept while rows go by (as JSON lines, parsed only when kept): every row up to
+    `max_rows`; past it the least confident rows plus a uniform sample of the rest (reservoir).
+
+    `load_rows` feeds it a file; a streaming run's sink feeds it each chunk as it commits, so the page
+    needs no second pass over a large data.jsonl."""
+
+    def __init__(self, max_rows: int = MAX_ROWS, seed: int = 0):
+        self.max_rows, self.seed = max_rows, seed
+        self._rng = random.Random(seed)
+        self.uncertain: list[tuple[float, int, bytes]] = []  # heap: its smallest item is the most confident kept
+        self.reservoir: list[tuple[int, bytes]] = []
+        self.total = self._seen = 0
+        self._n_unc: int | None = None
+        self._k = 0
+
+    def add(self, line: bytes, conf: Any) -> None:
+        """One row: its JSON line and its top-level confidence (None when it has none)."""
+        i = self.total
+        self.total += 1
+        if self._n_unc is None:  # the first row says whether rows carry a confidence
+            self._n_unc = int(self.max_rows * UNCERTAIN_SHARE) if isinstance(conf, (int, float)) else 0
+            self._k = self.max_rows - self._n_unc
+        cand: tuple[int, bytes] | None = (i, line)
+        if self._n_unc and isinstance(conf, (int, float)):
+            key = (-float(conf), i)
+            if len(self.uncertain) < self._n_unc:
+                heapq.heappush(self.uncertain, (*key, _compact(line)))
                 cand = None
-            elif item[:2] > uncertain[0][:2]:
-                _, j, old = heapq.heapreplace(uncertain, item)
-                cand = (j, old)
+            elif key > self.uncertain[0][:2]:
+                _, j, old = heapq.heapreplace(self.uncertain, (*key, _compact(line)))
+                cand = (j, old)  # already compact
         if cand is None:
-            continue
-        seen += 1
-        if len(reservoir) < k:
-            reservoir.append(cand)
+            return
+        self._seen += 1
+        if len(self.reservoir) < self._k:
+            self.reservoir.append((cand[0], _compact(cand[1])))
         else:
-            j = rng.randrange(seen)
-            if j < k:
-                reservoir[j] = cand
-    picked = {i: r for _, i, r in uncertain}
-    picked.update(dict(reservoir))
-    rows = [_loads(picked[i]) for i in sorted(picked)]
-    if total <= max_rows:
-        return rows, total, None
-    note = (f"This run has {total:,} rows; the table holds {len(rows):,} of them: the {len(uncertain):,} least confident "
-            f"rows plus a uniform random sample of the others (seed {seed}). Per-labeler views are computed on these rows.")
-    return rows, total, note
+            j = self._rng.randrange(self._seen)
+            if j < self._k:
+                self.reservoir[j] = (cand[0], _compact(cand[1]))
+
+    def result(self) -> tuple[list[dict[str, Any]], int, str | None]:
+        """(rows in file order, total rows seen, a note when the rows are a sample)."""
+        picked = {i: r for _, i, r in self.uncertain}
+        picked.update(dict(self.reservoir))
+        rows = [_loads(picked[i]) for i in sorted(picked)]
+        if self.total <= self.max_rows:
+            return rows, self.total, None
+        note = (f"This run has {self.total:,} rows; the table holds {len(rows):,} of them: the {len(self.uncertain):,} "
+                f"least confident rows plus a uniform random sample of the others (seed {self.seed}). Per-labeler "
+                "views are computed on these rows.")
+        return rows, self.total, note
+
+
+def _compact(line: bytes) -> bytes:
+    """An exact-size copy of a line about to be kept: orjson's bytes hold a ~4 KB buffer each (tracemalloc:
+    50k short lines = 210 MB), which a sampler keeping tens of thousands of them must not carry."""
+    return bytes(memoryview(line))
+
+
+def load_rows(path: Path, max_rows: int = MAX_ROWS, seed: int = 0) -> tuple[list[dict[str, Any]], int, str | None]:
+    """(rows, total, note) of a JSONL file: see :class:`RowSampler`."""
+    sampler = RowSampler(max_rows, seed)
+    for line, conf in _lines_with_confidence(path):  # rows stay bytes until kept
+        sampler.add(line, conf)
+    return sampler.result()
 
 
 def _text_key(rows: list[dict[str, Any]]) -> str | None:

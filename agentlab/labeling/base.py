@@ -61,11 +61,14 @@ class LabelSpace:
             return ABSTAIN
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             return int(value) if 0 <= int(value) < len(self.names) else ABSTAIN
-        key = str(value).strip().lower()
-        for i, name in enumerate(self.names):
-            if name.lower() == key:
-                return i
-        return ABSTAIN
+        lookup = self.__dict__.get("_lookup")
+        if lookup is None:  # built once: names are fixed after construction
+            lookup = self.__dict__["_lookup"] = {}
+            for i, name in enumerate(self.names):
+                lookup.setdefault(name, i)
+                lookup.setdefault(name.lower(), i)
+        hit = lookup.get(value) if isinstance(value, str) else None  # exact name: the common case, one dict lookup
+        return hit if hit is not None else lookup.get(str(value).strip().lower(), ABSTAIN)
 
     def as_list(self) -> list[dict[str, str]]:
         """[{name, description}] for prompt templates."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("agentlab")
+BLOCK_BYTES = 8 << 20  # Arrow JSON reader block: the schema comes from the first one
 
 
 def dataset_from_jsonl(run: Any, path: Path) -> Any:
@@ -25,7 +26,12 @@ def dataset_from_jsonl(run: Any, path: Path) -> Any:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         try:
-            ds = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp))
+            ds = _arrow_stream(path, tmp)
+        except Exception:  # a column whose type changes after the first block: let `datasets` try
+            ds = None
+        try:
+            if ds is None:
+                ds = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp))
         except Exception:  # mixed types in a column: store complex values as JSON text
             log.info("dataset/: mixed column types, storing nested values as JSON strings")
             ds = datasets.Dataset.from_generator(_flat_rows, gen_kwargs={"path": str(path)}, cache_dir=str(tmp))
@@ -35,6 +41,28 @@ def dataset_from_jsonl(run: Any, path: Path) -> Any:
         return datasets.load_from_disk(str(out))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _arrow_stream(path: Path, tmp: Path) -> Any:
+    """The file read block by block by Arrow's JSON reader (threads, no row objects) into one Arrow stream file,
+    memory-mapped as a Dataset. Every block must have the first block's schema (else an error: the caller
+    falls back); rows stay in file order."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    reader = pj.open_json(str(path), read_options=pj.ReadOptions(block_size=BLOCK_BYTES))
+    schema = reader.schema
+    if any(pa.types.is_null(f.type) for f in schema):  # an all-null column in the first block: its type is unknown
+        raise ValueError("column type unknown from the first block")
+    target = tmp / "data.arrow"
+    with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        for batch in reader:
+            if batch.schema != schema:
+                raise ValueError("column types change between blocks")
+            writer.write_batch(batch)
+    return datasets.Dataset.from_file(str(target))
 
 
 def _flat_rows(path: str) -> Iterator[dict[str, Any]]:

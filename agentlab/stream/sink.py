@@ -16,6 +16,7 @@ import os
 import time
 from typing import Any
 
+from agentlab.eval.html_rows import RowSampler, budget_for
 from agentlab.store import RunDir, _json_default
 
 log = logging.getLogger("agentlab")
@@ -23,9 +24,9 @@ JOURNAL = "stream.json"
 SAMPLE = 5  # rows kept for the report's sample
 
 
-def encode_rows(rows: list[dict[str, Any]]) -> bytes:
-    """The rows as JSON lines (UTF-8), encoded by orjson in one buffer; the stdlib encoder for what orjson
-    refuses (an int past 64 bits, a circular value), so both read back the same."""
+def encode_lines(rows: list[dict[str, Any]]) -> list[bytes]:
+    """The rows as JSON lines (UTF-8, one bytes object each), encoded by orjson; the stdlib encoder for what
+    orjson refuses (an int past 64 bits, a circular value), so both read back the same."""
     import orjson
 
     opt = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
@@ -35,7 +36,12 @@ def encode_rows(rows: list[dict[str, Any]]) -> bytes:
             out.append(orjson.dumps(r, default=_json_default, option=opt))
         except (TypeError, orjson.JSONEncodeError):
             out.append((json.dumps(r, ensure_ascii=False, default=_json_default) + "\n").encode("utf-8"))
-    return b"".join(out)
+    return out
+
+
+def encode_rows(rows: list[dict[str, Any]]) -> bytes:
+    """The rows as JSON lines in one buffer (`encode_lines`)."""
+    return b"".join(encode_lines(rows))
 
 
 class ChunkSink:
@@ -62,6 +68,10 @@ class ChunkSink:
             self.sample, self.extra = journal.get("sample", []), journal.get("extra", {})
             log.info("resuming: %d rows in %d chunks already in %s", self.rows, self.chunks, name)
         self.resumed = self.rows
+        # report.html's rows, sampled as chunks commit (no second pass over data.jsonl); a resumed run has
+        # not seen the rows before the kill, so its page reads the file instead
+        self.page_rows: RowSampler | None = None
+        self._sample_page = self.rows == 0
         with open(self.path, "ab") as f:  # drop a chunk half written at a kill (or everything, when starting over)
             f.truncate(self.bytes)
         self._f = open(self.path, "ab")  # noqa: SIM115 - held open for the run, closed in close()
@@ -83,7 +93,8 @@ class ChunkSink:
         """Append `rows` durably, then record the commit (with the run's counters `stats`) in the journal."""
         if not rows:
             return
-        data = encode_rows(rows)
+        lines = encode_lines(rows)
+        data = b"".join(lines)
         self._f.write(data)
         self._f.flush()
         os.fsync(self._f.fileno())
@@ -92,6 +103,12 @@ class ChunkSink:
         self.rows += len(rows)
         self.chunks += 1
         self.failed_rows += sum(1 for r in rows if r.get("_error"))
+        if self._sample_page:
+            if self.page_rows is None:
+                self.page_rows = RowSampler(budget_for(rows[0]))
+            add = self.page_rows.add
+            for line, r in zip(lines, rows):
+                add(line, r.get("confidence"))
         if len(self.sample) < SAMPLE:
             self.sample += rows[: SAMPLE - len(self.sample)]
         if stats is not None:

@@ -31,7 +31,10 @@ rec = {"name": kind, "source": {"path": "rows.jsonl"}, "models": {"m": {"backend
 from agentlab.recipe import load_recipe
 from agentlab.runner import run_recipe
 import agentlab.outputs
-agentlab.outputs._write_html = lambda *a, **k: None  # report.html samples rows on its own terms; not what is measured here
+import agentlab.stream.sink
+# report.html keeps up to 50k rows (bounded, however many the run has); not what is measured here
+agentlab.outputs._write_html = lambda *a, **k: None
+agentlab.stream.sink.budget_for = lambda first: 1000
 rec = load_recipe(str(work / "r.yaml"))
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 out = run_recipe(rec, out=str(work / "out"), quiet=True)
