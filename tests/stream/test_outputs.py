@@ -10,8 +10,7 @@ from agentlab.stream import outputs
 
 def _write(run: RunDir, rows: list[dict]) -> None:
     with open(run.path("data.jsonl"), "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
+        f.writelines(json.dumps(r) + "\n" for r in rows)
 
 
 def test_arrow_blocks_keep_every_row_in_order(tmp_path, monkeypatch):
@@ -32,7 +31,7 @@ def test_a_column_that_changes_after_the_first_block_falls_back(tmp_path, monkey
     run = RunDir(tmp_path / "run")
     rows = [{"id": str(i), "score": i} for i in range(300)] + [{"id": "300", **late}]
     _write(run, rows)
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         outputs._arrow_stream(run.path("data.jsonl"), tmp_path / "scratch")
     ds = outputs.dataset_from_jsonl(run, run.path("data.jsonl"))  # the fallback keeps every row
     assert ds.num_rows == 301 and ds["id"][-1] == "300"
