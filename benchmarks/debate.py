@@ -10,7 +10,7 @@ recipe's seed; the recipe takes the first 40, this takes the next `--limit`, 200
 youtube valid split (where the recipe's `prior_weight` was chosen); `recipe` = the recipe's own 40.
 
 Usage: python benchmarks/debate.py [--split bench|valid|recipe] [--limit 200] [--data-dir ../shared/data]
-       [--prior-weight W | W1,W2,...] [--out /tmp/agentlab-bench/debate] [--fresh]
+       [--prior-weight W | W1,W2,...] [--calibrate true|false|transcript] [--out /tmp/agentlab-bench/debate] [--fresh]
 """
 
 from __future__ import annotations
@@ -100,11 +100,15 @@ def main() -> None:
     ap.add_argument("--prior-weight", default=None,
                     help="override the recipe's task.prior_weight; a comma list (e.g. 0,0.5,1,2) reruns once per weight, "
                          "all but the first from the call cache (the weight changes no call), and prints one line each")
+    ap.add_argument("--calibrate", choices=["true", "false", "transcript"], default=None,
+                    help="override the recipe's task.judge.calibrate (transcript: blank the content, keep the turns)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/agentlab-bench/debate"))
     ap.add_argument("--fresh", action="store_true", help="ignore the call cache")
     args = ap.parse_args()
     os.chdir(REPO)
     raw = yaml.safe_load(RECIPE.read_text(encoding="utf-8"))
+    if args.calibrate is not None:
+        raw["task"]["judge"]["calibrate"] = {"true": True, "false": False}.get(args.calibrate, args.calibrate)
     weights = [float(w) for w in str(args.prior_weight).split(",")] if args.prior_weight is not None else []
     if weights:
         raw["task"]["prior_weight"] = weights[0]

@@ -56,9 +56,12 @@ class JudgeConfig(StrictModel):
         "auto", description="options = score the choices by log-likelihood, then ask for category/reason; "
         "json = one structured answer; text = parse 'Yes, <category>' / 'No, <reason>'; auto = the best the backend supports.")
     max_tokens: int = Field(64, ge=8, description="Max tokens of a written judge answer (json/text modes, category/reason).")
-    calibrate: bool = Field(
+    calibrate: bool | Literal["transcript"] = Field(
         False, description="Options mode: contextual calibration, subtract the choice scores the judge gives when the content "
-        "and every turn's text are 'N/A' (same speakers, definition and examples). Small models lean to one answer; this removes the lean.")
+        "and every turn's text are 'N/A' (same speakers, definition and examples). Small models lean to one answer; this removes "
+        "the lean. `transcript`: the content is 'N/A' but the turns are the row's own, so what the arguments push by "
+        "themselves (whatever the content) is removed too, and the decision is what the content changes given them "
+        "(one more scored call per row and speaking order).")
 
 
 class AnswerConfig(StrictModel):

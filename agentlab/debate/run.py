@@ -234,8 +234,10 @@ class Debate:
         msgs = [self._judge_messages(r, t) for r, t in zip(rows, transcripts)]
         if self.mode == "options":
             blank = None
+            keep_turns = self.s.judge.calibrate == "transcript"
             if self.s.judge.calibrate:
-                blank = [self._judge_messages(self._blank(r), [Turn(x.speaker, "N/A") for x in t]) for r, t in zip(rows, transcripts)]
+                blank = [self._judge_messages(self._blank(r), t if keep_turns else [Turn(x.speaker, "N/A") for x in t])
+                         for r, t in zip(rows, transcripts)]
             verdicts = self._judge_options(msgs, tag, blank)
             if detail and self.detail_prompt is not None:
                 self._judge_detail(msgs, verdicts, tag)

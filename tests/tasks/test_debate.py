@@ -223,6 +223,16 @@ def test_examples_definition_and_calibration(ddir):
     assert "Spam: promotion" in msgs[0]["content"] and msgs[-1]["content"].startswith("Text: hello")
 
 
+def test_transcript_calibration_keeps_the_turns(ddir):
+    data = recipe({"judge": {"model": "small", "calibrate": "transcript"}})
+    data["models"]["small"]["call_log"] = str(ddir / "calls.log")
+    rows, _ = run(ddir, data)
+    assert all(r["decision"] in ("yes", "no") for r in rows)
+    blank = [c for c in calls(ddir / "calls.log") if isinstance(c, str) and c.startswith("Text: N/A")]
+    debated = [c for c in blank if "Debate (" in c]
+    assert debated and not any("Affirmative: N/A" in c for c in debated)  # the row's own turns, content blanked
+
+
 def test_config_errors(ddir):
     out = run(ddir, recipe({"refusal_counts_as": "maybe"}), code=2)
     assert "task: refusal_counts_as must be one of ['yes', 'no', 'judge']; got 'maybe'" in out
