@@ -52,6 +52,7 @@ MAX_CRITERION_ROWS = 10_000  # the vote-only criteria are computed on a seeded s
 MAX_HELD_OUT = 24  # labelers masked in turn (the most active ones)
 SCORE_SLACK = 0.01  # a later candidate must beat an earlier one by more than this to be picked
 HYPER_MAX_CELLS = 1500  # HyperLM runs one pass per class over every vote: skip past labelers × classes
+PREDICT_CHUNK = 500_000  # rows labelled at a time by the picked model
 HYPER_MAX_ROWS = 50_000  # larger matrices: only the tied rows, in chunks, each beside a fixed context sample
 
 
@@ -327,9 +328,20 @@ class AutoLabelModel(LabelModel):
 
     # -- protocol -----------------------------------------------------------------------
     def predict_proba(self, L: Any, W: Any = None) -> np.ndarray:
+        """The picked model's probabilities, PREDICT_CHUNK rows at a time (rows are labelled independently, so
+        memory stays that of one chunk however many rows there are)."""
         self._require_fitted()
         L = check_matrix(L, self.k, self.m_)
-        return self.chosen_.predict_proba(L, W) if self.chosen_.name == "weighted" else self.chosen_.predict_proba(L)
+        weighted = self.chosen_.name == "weighted"
+        if len(L) <= PREDICT_CHUNK:
+            return self.chosen_.predict_proba(L, W) if weighted else self.chosen_.predict_proba(L)
+        W = None if W is None or not weighted else np.asarray(W, dtype=float)
+        out = np.empty((len(L), self.k))
+        for i in range(0, len(L), PREDICT_CHUNK):
+            part = slice(i, i + PREDICT_CHUNK)
+            out[part] = self.chosen_.predict_proba(L[part], None if W is None else W[part]) if weighted \
+                else self.chosen_.predict_proba(L[part])
+        return out
 
     def labeler_accuracy(self) -> np.ndarray:
         """The picked model's estimates."""

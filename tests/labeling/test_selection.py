@@ -174,6 +174,16 @@ def test_large_matrices_fit_on_a_sample_and_label_every_row():
     assert P.shape == (3000, 3) and covered_acc(auto, L, y) > 0.8
 
 
+def test_many_rows_are_labelled_in_chunks_with_the_same_result(monkeypatch):
+    import agentlab.labeling.selection as selection
+
+    L, _ = synth(3000, [0.6, 0.7, 0.8, 0.9], 3, 0.7, seed=5)
+    auto = AutoLabelModel(3).fit(L)
+    whole = auto.predict_proba(L)
+    monkeypatch.setattr(selection, "PREDICT_CHUNK", 700)
+    assert np.allclose(auto.predict_proba(L), whole)
+
+
 def test_collapse_and_clear_majority():
     L = np.array([[0, 0, 1, -1], [1, 1, 1, 0], [0, 1, -1, -1]])
     C, units = collapse(L, 2, [[0, 1]])
