@@ -28,9 +28,12 @@ where 22 prompt variants of one LLM vouch for each other). So `auto` fits the ca
    - the first candidate (in `candidates` order) within 0.01 of the best score is picked: a
      difference that small is noise, and the order puts the better-tested models first.
    - if no labeler can take part (one rule per class), the votes cannot rank the models and the
-     pick is majority vote, the floor every label model is judged against; its ties (frequent
-     there: two rules firing on one row) are broken by HyperLM when the optional `hyperlm` package
-     is installed and the matrix is small enough (`majority+hyper_ties`), instead of by a coin.
+     pick is `weighted`: each rule's vote weighted by its Dawid–Skene accuracy, so where two rules
+     fire on one row (frequent there) the more accurate one wins instead of a coin. Chosen on the
+     valid splits of the two such shared sets (hausa .556 vs majority .549, HyperLM-broken ties
+     .556; yoruba .611 vs .577 and .594). If the runaway guard dropped it, majority vote, the floor
+     every label model is judged against, with its ties broken by HyperLM when the optional
+     `hyperlm` package is installed and the matrix is small enough (`majority+hyper_ties`).
 
 The pick, the scores and the reason are in `selection_` (the run writes them to the manifest and
 the report). `predict_proba` delegates to the picked model.
@@ -253,6 +256,11 @@ class AutoLabelModel(LabelModel):
                       f"within {SCORE_SLACK} of the best of {', '.join(kept)} and first in the order of preference")
             if self.groups_:
                 reason += f" (each of {len(self.groups_)} groups of correlated labelers held out and counted as one)"
+        elif "weighted" in kept:
+            picked = "weighted"
+            reason = ("no labeler votes a class that another labeler also votes, so the votes cannot rank the "
+                      "label models; a vote weighted by each rule's Dawid–Skene accuracy (the floor of majority "
+                      "vote, with ties broken by the more accurate rule)")
         else:
             picked = fallback
             reason = ("no labeler votes a class that another labeler also votes, so the votes cannot rank the "

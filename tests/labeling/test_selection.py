@@ -53,13 +53,29 @@ def test_picks_dawid_skene_where_labelers_differ_and_says_why():
     assert covered_acc(auto, L, y) > covered_acc(MajorityVote(2).fit(L), L, y) + 0.02
 
 
-def test_one_rule_per_class_falls_back_to_majority_vote(monkeypatch):
+def test_one_rule_per_class_picks_the_accuracy_weighted_vote():
+    L, y = one_rule_per_class(3000, 5)  # rules of equal quality: weighting changes little
+    auto = AutoLabelModel(5).fit(L)
+    assert held_out_units(L) == []
+    assert auto.selection_["picked"] == "weighted" and "cannot rank" in auto.selection_["reason"]
+    assert covered_acc(auto, L, y) > covered_acc(MajorityVote(5, seed=0).fit(L), L, y) - 0.02
+    # rules of unequal quality (false alarms 3% .. 35%): where two fire, the better one should win
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 3000)
+    false_alarm, recall = np.array([0.03, 0.08, 0.15, 0.25, 0.35]), np.array([0.7, 0.6, 0.5, 0.5, 0.4])
+    fire = np.where(np.arange(5)[None, :] == y[:, None], rng.random((3000, 5)) < recall, rng.random((3000, 5)) < false_alarm)
+    L = np.where(fire, np.arange(5)[None, :], -1)
+    auto = AutoLabelModel(5).fit(L)
+    assert auto.selection_["picked"] == "weighted"
+    assert covered_acc(auto, L, y) > covered_acc(MajorityVote(5, seed=0).fit(L), L, y) + 0.03  # .536 vs .488
+
+
+def test_one_rule_per_class_without_weighted_falls_back_to_majority_vote(monkeypatch):
     from agentlab.labeling import selection
 
     monkeypatch.setattr(selection, "hyper_available", lambda: False)
     L, _ = one_rule_per_class(3000, 5)
-    auto = AutoLabelModel(5).fit(L)
-    assert held_out_units(L) == []
+    auto = AutoLabelModel(5, candidates=["dawid_skene", "majority"]).fit(L)
     assert auto.selection_["picked"] == "majority" and "cannot rank" in auto.selection_["reason"]
     assert "hyperlm package is not installed" in auto.selection_["reason"]
 
@@ -67,7 +83,8 @@ def test_one_rule_per_class_falls_back_to_majority_vote(monkeypatch):
 def test_one_rule_per_class_ties_are_broken_by_hyperlm_not_a_coin():
     pytest.importorskip("hyperlm")  # the real package (optional extra, in the default install)
     L, y = one_rule_per_class(2000, 5, seed=4)
-    auto = AutoLabelModel(5).fit(L)
+    no_weighted = ["dawid_skene", "majority"]  # weighted is the first choice here; this is the fallback
+    auto = AutoLabelModel(5, candidates=no_weighted).fit(L)
     assert auto.selection_["picked"] == "majority+hyper_ties" and "HyperLM" in auto.selection_["reason"]
     mv = MajorityVote(5).fit(L)
     P, Pm = auto.predict_proba(L), mv.predict_proba(L)
@@ -86,14 +103,14 @@ def test_one_rule_per_class_ties_are_broken_by_hyperlm_not_a_coin():
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(selection, "HYPER_MAX_ROWS", 400)
-        P2 = AutoLabelModel(5).fit(L).predict_proba(L)
+        P2 = AutoLabelModel(5, candidates=no_weighted).fit(L).predict_proba(L)
     np.testing.assert_array_equal(P2[untied].argmax(1), Pm[untied].argmax(1))
     assert top[tied, P2[tied].argmax(1)].all()
     assert (P2[tied].argmax(1) == y[tied]).mean() > (mv.predict(L)[tied] == y[tied]).mean()
     # the cell guard: too many labelers × classes falls back to plain majority with the reason
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(selection, "HYPER_MAX_CELLS", 10)
-        small = AutoLabelModel(5).fit(L)
+        small = AutoLabelModel(5, candidates=no_weighted).fit(L)
     assert small.selection_["picked"] == "majority" and "> 10" in small.selection_["reason"]
 
 
@@ -175,7 +192,7 @@ def test_large_matrices_fit_on_a_sample_and_label_every_row():
 
 
 def test_many_rows_are_labelled_in_chunks_with_the_same_result(monkeypatch):
-    import agentlab.labeling.selection as selection
+    from agentlab.labeling import selection
 
     L, _ = synth(3000, [0.6, 0.7, 0.8, 0.9], 3, 0.7, seed=5)
     auto = AutoLabelModel(3).fit(L)
