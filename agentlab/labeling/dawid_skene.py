@@ -74,6 +74,8 @@ class DawidSkene(LabelModel):
             keyword rule for a big class ("what" -> DESC on trec, 349 votes) then looked as if it
             would vote the rare class on the rare class's rows, so every such row went to the big
             class and the rare class's balance collapsed to 0. 0 = plain maximum likelihood.
+        prior_spread: ``balance`` (default, as above) or ``even`` (accuracy_prior pseudo-votes for
+            every class, the earlier prior).
         balance_shrink: the estimated class balance is shrunk this far toward uniform in every
             M-step (0 = the maximum-likelihood balance), so a rare class is not starved to 0 by EM.
         prec_init: the accuracy those pseudo-votes assume.
@@ -97,7 +99,7 @@ class DawidSkene(LabelModel):
     def __init__(self, cardinality: int, abstains: str = "class", abstain_weight: float = 0.5,
                  smoothing: float = 0.01, accuracy_prior: float = 50.0, prec_init: float = 0.9,
                  dedupe_labelers: bool | str = True, groups: list[list[int]] | None = None,
-                 balance_shrink: float = 0.5, **kw: Any):
+                 balance_shrink: float = 0.5, prior_spread: str = "balance", **kw: Any):
         if abstains not in ABSTAIN_MODES:
             raise ValueError(f"dawid_skene: abstains must be one of {ABSTAIN_MODES} (got {abstains!r})")
         if not (smoothing >= 0 and accuracy_prior >= 0 and 0 < prec_init < 1 and 0 <= abstain_weight <= 1):
@@ -106,6 +108,9 @@ class DawidSkene(LabelModel):
         if not 0 <= balance_shrink <= 1:
             raise ValueError(f"dawid_skene: balance_shrink must be in [0, 1] (got {balance_shrink})")
         self.balance_shrink = float(balance_shrink)
+        if prior_spread not in ("balance", "even"):
+            raise ValueError(f"dawid_skene: prior_spread must be 'balance' or 'even' (got {prior_spread!r})")
+        self.prior_spread = prior_spread
         self.abstains, self.abstain_weight = abstains, float(abstain_weight)
         self.smoothing, self.accuracy_prior, self.prec_init = float(smoothing), float(accuracy_prior), float(prec_init)
         if dedupe_labelers not in (True, False, "groups"):
@@ -186,7 +191,8 @@ class DawidSkene(LabelModel):
         prior = np.full((k, k), (1.0 - self.prec_init) / (k - 1))
         np.fill_diagonal(prior, self.prec_init)
         voted = N.sum(axis=1)  # (m, k)
-        a = self.accuracy_prior * k * share  # pseudo-votes per class, spread like the rows: a rare class gets few
+        # pseudo-votes per class: spread like the rows (a rare class gets few), or evenly (the textbook prior)
+        a = self.accuracy_prior * (k * share if self.prior_spread == "balance" else np.ones(k))
         q = (N + s + a[None, None, :] * prior) / (voted[:, None, :] + k * s + a[None, None, :])
         if self.abstains == "none":
             return pi, q, None
