@@ -50,6 +50,8 @@ VARIANTS = {
     "embedding_hard": {"student": {"type": "embedding"}, "soft_labels": False},
     "embedding_smollm2": {"student": {"type": "embedding", "base": "smollm2", "prompt": "Text: {text}\nLabel:"}},
     "embedding_smollm2_review": {"student": {"type": "embedding", "base": "smollm2", "prompt": "Review: {text}\nSentiment:"}},
+    "embedding_minilm_smollm2": {"student": {"type": "embedding", "base": "minilm+smollm2", "prompt": "Review: {text}\nSentiment:"}},
+    "classifier_lora": {"student": {"type": "classifier", "base": "minilm", "peft": {"method": "lora", "r": 8, "alpha": 16}}},
 }
 
 

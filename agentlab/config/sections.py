@@ -211,7 +211,8 @@ class StudentConfig(StrictModel):
 
     type: str = Field("classifier", description="Registered student: classifier, causal, retriever.")
     base: str = Field("minilm", description="`minilm`, `smollm2`, or a local HF model directory (embedding student: "
-                      "`minilm`, a local sentence-transformers folder, `smollm2` or a `.gguf` file).")
+                      "`minilm`, a local sentence-transformers folder, `smollm2` or a `.gguf` file, or several joined by "
+                      "`+`, e.g. `minilm+smollm2`: their features side by side).")
     peft: StudentPeftConfig = Field(default_factory=StudentPeftConfig, description="PEFT settings (LoRA by default).")
     text_field: str = Field("text", description="Row field holding the input text.")
     prompt: str = Field(

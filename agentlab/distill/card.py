@@ -102,11 +102,43 @@ print([dict(zip(CLASSES, p.tolist())) for p in probs])
 '''
 
 
+_EMBEDDING_PARTS = '''import llama_cpp
+import numpy as np
+from safetensors.numpy import load_file
+from sentence_transformers import SentenceTransformer
+
+STUDENT = {student!r}  # this folder
+PARTS = {parts!r}  # (kind, path) of each encoder; the features go side by side
+PROMPT = {prompt!r}  # GGUF parts read this, the sentence encoders the bare text
+CLASSES = {classes!r}
+head = load_file(STUDENT + "/head.safetensors")
+texts = ["an example text"]
+feats = []
+for kind, path in PARTS:
+    if kind == "gguf":
+        llm = llama_cpp.Llama(path, embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_LAST, n_ctx=1024, verbose=False)
+        feats.append(np.asarray(llm.embed([PROMPT.replace("{{text}}", t) for t in texts]), dtype=np.float64))
+    else:
+        feats.append(SentenceTransformer(path, device="cpu").encode(texts, normalize_embeddings=True).astype(np.float64))
+X = np.hstack(feats)
+z = X @ head["weight"] + head["bias"]
+probs = np.exp(z - z.max(1, keepdims=True))
+probs /= probs.sum(1, keepdims=True)
+print([dict(zip(CLASSES, p.tolist())) for p in probs])
+'''
+
+
 def loading_snippet(out_dir: Path, meta: dict[str, Any]) -> str:
     """Python code that loads this student with plain peft/transformers/sentence-transformers."""
     fill = {"student": str(Path(out_dir).resolve()), "base": meta.get("base_path"), "hub": meta.get("hub_id") or meta.get("base"),
             "classes": meta.get("classes"), "max_length": meta.get("max_length", 128), "prompt": meta.get("prompt", "{text}")}
     kind = meta.get("type")
+    if kind == "embedding" and " + " in str(meta.get("base_path")):
+        from agentlab.distill.gguf_features import is_gguf_base
+
+        paths = str(meta["base_path"]).split(" + ")
+        kinds = ["gguf" if is_gguf_base(p) else "st" for p in paths]
+        return _EMBEDDING_PARTS.format(**fill, parts=list(zip(kinds, paths)))
     if kind == "embedding":
         return (_EMBEDDING_GGUF if meta.get("pooling") == "last" else _EMBEDDING).format(**fill)
     if kind == "retriever":

@@ -24,11 +24,19 @@ log = logging.getLogger("agentlab")
 
 
 def fallback_config(config: DistillConfig) -> DistillConfig | None:
-    """The config of the fallback student (`distill.fallback` on MiniLM), or None when there is none to train."""
-    if not config.fallback or config.fallback == config.student.type:
+    """The config of the fallback student (`distill.fallback` on MiniLM), or None when there is none to train
+    (no fallback, or the fallback is the student itself: same type, on MiniLM)."""
+    if not config.fallback or (config.fallback == config.student.type and config.student.base == "minilm"):
         return None
     student = config.student.model_copy(update={"type": config.fallback, "base": "minilm"})
     return config.model_copy(update={"student": student})
+
+
+def fallback_name(fallback: DistillConfig, primary: DistillConfig) -> str:
+    """The fallback's name among the candidates: its type, or `<type>_minilm` when the student has that type too
+    (e.g. an `embedding` student on `minilm+smollm2` with the `embedding` fallback on MiniLM)."""
+    kind = fallback.student.type
+    return f"{kind}_minilm" if kind == primary.student.type else kind
 
 
 def val_loss(P: np.ndarray, rows: list[dict[str, Any]], classes: list[str]) -> float | None:

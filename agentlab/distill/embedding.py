@@ -29,19 +29,37 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("agentlab")
 HEAD_FILE = "head.safetensors"
-#: inverse L2 strengths tried on the validation rows (sklearn's C: loss sum + ||W||^2 / 2C)
-C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+#: inverse L2 strengths tried on the validation rows (sklearn's C: loss sum + ||W||^2 / 2C); the small ones are
+#: for standardised GGUF features (576+ dimensions of unit variance), which picked 0.1, the old grid's edge
+C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 DEFAULT_C = 1.0
+
+
+def base_parts(base: str) -> list[str]:
+    """The encoders of a base: `minilm+smollm2` -> ['minilm', 'smollm2'] (their features side by side)."""
+    parts = [p.strip() for p in base.split("+")]
+    if not all(parts):
+        raise TrainingError(f"embedding student: base {base!r} has an empty part; write e.g. minilm+smollm2")
+    return parts
+
+
+def uses_gguf(base: str) -> bool:
+    """True when any part of `base` is a GGUF decoder (its features are then standardised for the fit)."""
+    return any(is_gguf_base(p) for p in base_parts(base))
 
 
 def encode(texts: list[str], base: str, prompt: str = "{text}") -> np.ndarray:
     """Features (n, d) from `base`: L2-normalised sentence embeddings (`minilm` or a local sentence-transformers
-    folder), or a GGUF decoder's last-token hidden states after `prompt` (`smollm2` or a `.gguf` path)."""
+    folder), or a GGUF decoder's last-token hidden states after `prompt` (`smollm2` or a `.gguf` path); with
+    several parts joined by `+` (`minilm+smollm2`), each part's features side by side."""
     from agentlab.distill.gguf_features import gguf_embed, is_gguf_base
     from agentlab.embedder import embed
 
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
+    parts = base_parts(base)
+    if len(parts) > 1:
+        return np.hstack([np.asarray(encode(texts, p, prompt), dtype=np.float64) for p in parts])
     if is_gguf_base(base):
         return gguf_embed(list(texts), base, prompt)
     try:
@@ -128,7 +146,7 @@ class EmbeddingStudent(Student):
             raise TrainingError("no labeled rows to train on (every row has label None or was filtered)")
         seed_everything(config.seed)
         base, prompt = config.student.base, config.student.prompt
-        gguf = is_gguf_base(base)
+        gguf = uses_gguf(base)
         fit = fit_standardized if gguf else fit_head
         t0 = time.perf_counter()
         texts, T, w = arrays(train_ex)
@@ -193,9 +211,13 @@ class EmbeddingStudent(Student):
 
 
 def _base_path(base: str) -> str:
+    """The resolved path of each part, joined by ' + ' for a combined base."""
     from agentlab.distill.gguf_features import gguf_path
     from agentlab.embedder import resolve_model
 
+    parts = base_parts(base)
+    if len(parts) > 1:
+        return " + ".join(_base_path(p) for p in parts)
     if is_gguf_base(base):
         return str(gguf_path(base))
     try:

@@ -83,7 +83,13 @@ def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, cl
     """
     from agentlab.distill.base import gpu_peak_memory_mb, peak_memory_mb, pick_device
     from agentlab.distill.card import finish_student
-    from agentlab.distill.compare import discard, fallback_config, pick, verdict
+    from agentlab.distill.compare import (
+        discard,
+        fallback_config,
+        fallback_name,
+        pick,
+        verdict,
+    )
     from agentlab.distill.data import build_examples, infer_classes, split_indices
     from agentlab.distill.evaluate import cost_per_1k
 
@@ -107,8 +113,9 @@ def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, cl
     cands = {config.student.type: (config, out_dir, *fit(config, train_ex, out_dir, held_ex))}
     fb = fallback_config(config)
     if fb is not None:
-        where = out_dir.with_name(f".{out_dir.name}.{fb.student.type}")
-        cands[fb.student.type] = (fb, where, *fit(fb, train_ex, where, held_ex))
+        name = fallback_name(fb, config)
+        where = out_dir.with_name(f".{out_dir.name}.{name}")
+        cands[name] = (fb, where, *fit(fb, train_ex, where, held_ex))
     scored = {name: _score(c[2], texts, held_rows, classes, held_gold) for name, c in cands.items()}
     picked, why = pick({n: sc[0]["student"].get("val_loss") for n, sc in scored.items()}, config.student.type)
     cfg, _, student, train_metrics = cands[picked]
@@ -130,7 +137,7 @@ def distill(rows: list[dict[str, Any]], config: DistillConfig, out_dir: Path, cl
                       "predict_seconds_per_1k": round(sc[1][0] * 1000 / max(len(texts), 1), 3)} for n, sc in scored.items()}
     metrics = {**ev, "clean_only": clean, "candidates": candidates, "picked": picked, "picked_because": why,
                "cost_per_1k": cost_per_1k(len(texts), wall, cpu, device, usage or {}, len(rows), task_seconds),
-               "train": train, "student_type": picked, "base": cfg.student.base,
+               "train": train, "student_type": cfg.student.type, "base": cfg.student.base,
                "peft": student.meta.get("peft", cfg.student.peft.method), "classes": classes, "path": str(out_dir)}
     metrics["verdict"] = verdict(metrics)
     student.meta.update(provenance=provenance or {}, evaluation={"student": ev["student"], "label model": ev["label_model"],

@@ -11,6 +11,7 @@ from agentlab.distill.compare import (
     clean_examples,
     clean_rows_from_recipe,
     fallback_config,
+    fallback_name,
     pick,
     val_loss,
     verdict,
@@ -42,6 +43,12 @@ def test_fallback_config_is_minilm_and_absent_when_off_or_the_same_type():
     assert fb.student.type == "embedding" and fb.student.base == "minilm" and fb.max_length == 32
     assert fallback_config(tiny_config(fallback=None)) is None
     assert fallback_config(tiny_config(student={"type": "embedding"})) is None
+    # the same type on another base is a different student: the MiniLM fallback is trained, under its own name
+    main = tiny_config(student={"type": "embedding", "base": "minilm+smollm2"})
+    fb = fallback_config(main)
+    assert fb.student.base == "minilm" and fallback_name(fb, main) == "embedding_minilm"
+    assert fallback_name(fallback_config(tiny_config(student={"type": "causal", "base": "smollm2"})),
+                         tiny_config(student={"type": "causal", "base": "smollm2"})) == "embedding"
 
 
 def test_an_unknown_fallback_is_a_config_error():

@@ -71,3 +71,23 @@ def main_cli():
     from agentlab.cli import main
 
     return main
+
+
+def test_a_combined_base_puts_both_encoders_features_side_by_side(tmp_path):
+    rows = make_rows()
+    student = make_student("embedding", CLASSES)
+    out = tmp_path / "combined"
+    student.train(rows[:18], tiny_config(student={"type": "embedding", "base": "minilm+smollm2", "prompt": PROMPT}), out,
+                  eval_data=rows[18:])
+    assert student.weight.shape[0] == 384 + 576  # MiniLM + SmolLM2-135M hidden size
+    assert student.meta["base"] == "minilm+smollm2" and " + " in student.meta["base_path"] and student.meta["prompt"] == PROMPT
+    texts = [r["text"] for r in rows]
+    gold = np.array([CLASSES.index(r["gold"]) for r in rows])
+    assert (student.predict(texts).argmax(1) == gold).mean() >= 0.9
+    again = load_student(out)
+    assert np.allclose(again.predict(texts[:3]), student.predict(texts[:3]), atol=1e-6)
+    ns = run_snippet((out / "README.md").read_text())  # the card's plain-library snippet: both encoders, same probs
+    assert np.allclose(ns["probs"], student.predict(["an example text"]), atol=1e-4)
+    with pytest.raises(TrainingError, match="empty part"):
+        make_student("embedding", CLASSES).train(rows[:18], tiny_config(student={"type": "embedding", "base": "minilm+"}),
+                                                 tmp_path / "bad", eval_data=rows[18:])
