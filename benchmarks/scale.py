@@ -6,7 +6,8 @@ is its own, `ru_maxrss`), time
 * `generate`  a whole `agentlab generate` run (`run_recipe`, in-process in the child) on N distinct rows
               against the fixed-latency OpenAI-compatible server of `benchmarks/throughput.py`
               (`--in-flight` calls in flight, SQLite call cache on, `dataset/` written);
-* `label`     a whole `label` run over N rows x `--votes` precomputed votes (Dawid-Skene), no LLM calls;
+* `label`     a whole `label` run over N rows x `--votes` precomputed votes (`--method`: the label model, default
+              `auto`, what a recipe that names none gets), no LLM calls;
 * `label, no dataset/` the same with `output.hf_dataset: false` (data.jsonl only).
 
 and print rows/s, peak RSS and the cost per extra 100k rows (seconds and MB, from the two largest sizes).
@@ -23,7 +24,7 @@ Each configuration runs twice (`--small` and `--big` rows): `rows/s` is the big 
 pool: Ray Data starts actors per call), which is `overhead`. Then a projection for N actors (N GPUs with
 one vLLM engine each) from the measured per-actor figure.
 
-    python benchmarks/scale.py [--sizes 10000,100000,1000000] [--kinds generate,label,label_nods] [--votes 32]
+    python benchmarks/scale.py [--sizes 10000,100000,1000000] [--kinds generate,label,label_nods] [--votes 32] [--method auto]
     python benchmarks/scale.py --ray [--latency 0.1] [--in-flight 64] [--small 256] [--big 1280] [--replicas 1,2]
 
 Every number printed comes from this run.
@@ -179,6 +180,7 @@ def child(argv: list[str]) -> None:
     import yaml
 
     kind, n, url, in_flight, votes, workdir = argv[0], int(argv[1]), argv[2], int(argv[3]), int(argv[4]), Path(argv[5])
+    method = argv[6] if len(argv) > 6 else "auto"
     src = workdir / f"{kind}-{n}.jsonl"
     write_source(src, kind, n, votes)
     (workdir / "p.jinja").write_text("Is this review positive or negative? {{ text }}")
@@ -189,7 +191,7 @@ def child(argv: list[str]) -> None:
     else:
         models = {"m": {"backend": "fake"}}
         task = {"type": "label", "classes": ["ham", "spam"], "labelers": [{"type": "precomputed", "field": "weak"}]}
-        extra = {"aggregate": {"method": "dawid_skene"}, "eval": {"gold": "label"}}
+        extra = {"aggregate": {"method": method}, "eval": {"gold": "label"}}
     recipe = {"name": f"{kind}-{n}", "source": {"path": src.name}, "models": models, "task": task, **extra,
               "output": {"hf_dataset": kind != "label_nods"}}
     path = workdir / f"{kind}-{n}.yaml"
@@ -217,6 +219,7 @@ def rows_table() -> None:
     ap.add_argument("--latency", type=float, default=0.1, help="server latency in seconds (generate)")
     ap.add_argument("--in-flight", type=int, default=256, help="max_in_flight of the generate runs")
     ap.add_argument("--votes", type=int, default=32, help="precomputed votes per row (label)")
+    ap.add_argument("--method", default="auto", help="label model of the label runs (default: auto, the recipe default)")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
@@ -228,7 +231,7 @@ def rows_table() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for kind in args.kinds.split(","):
                 for n in sizes:
-                    cmd = [sys.executable, __file__, "--child", kind, str(n), url, str(args.in_flight), str(args.votes), tmp]
+                    cmd = [sys.executable, __file__, "--child", kind, str(n), url, str(args.in_flight), str(args.votes), tmp, args.method]
                     got = subprocess.run(cmd, capture_output=True, text=True, check=False)
                     if got.returncode != 0:
                         print(f"{kind:>18} {n:>9} failed: {got.stderr[-800:]}", flush=True)
@@ -255,7 +258,7 @@ def rows_table() -> None:
             per = 100_000 / (b["rows"] - a["rows"])
             print(f"{kind:>18} {(b['seconds'] - a['seconds']) * per:>9.2f} {(b['peak_rss_mb'] - a['peak_rss_mb']) * per:>8.1f}")
     print(f"\nload average now: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs "
-          f"(generate: {args.in_flight} in flight, {1000 * args.latency:.0f} ms server; label: {args.votes} votes a row)")
+          f"(generate: {args.in_flight} in flight, {1000 * args.latency:.0f} ms server; label: {args.votes} votes a row, label model {args.method})")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 
