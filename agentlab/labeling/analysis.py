@@ -20,6 +20,8 @@ import numpy as np
 
 from agentlab.labeling.matrix import check_cardinality, check_matrix, vote_counts
 
+SUMMARY_CHUNK = 200_000  # rows per block in lf_summary
+
 
 def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(float(x)) else float(x)
@@ -44,25 +46,40 @@ def lf_summary(L: Any, k: int, names: Sequence[str] | None = None, gold: Any = N
     names = list(names) if names is not None else [f"lf_{j}" for j in range(m)]
     if len(names) != m:
         raise ValueError(f"got {len(names)} labeler names for {m} labelers")
-    voted = L >= 0
-    per_row = np.count_nonzero(voted, axis=1)
-    counts = vote_counts(L, k)
-    same = np.take_along_axis(counts, np.where(voted, L, 0).astype(np.int64), axis=1)
-    overlap = (voted & (per_row[:, None] > 1)).mean(axis=0)
-    conflict = (voted & (per_row[:, None] - same > 0)).mean(axis=0)
     est = None if est_accuracy is None else np.asarray(est_accuracy, dtype=float).ravel()
     if est is not None and est.shape != (m,):
         raise ValueError(f"est_accuracy must have one value per labeler ({m}); got {est.shape[0]}")
-    emp = _gold_stats(L, gold) if gold is not None else None
+    g = None if gold is None else _check_gold(L, gold)
+    n = L.shape[0]
+    cov, ovl, cfl, n_gold, right = (np.zeros(m) for _ in range(5))
+    polarity: list[set[int]] = [set() for _ in range(m)]
+    for start in range(0, n, SUMMARY_CHUNK):  # row blocks: the temporaries are (block, m), not (n, m) int64
+        B = L[start:start + SUMMARY_CHUNK]
+        voted = B >= 0
+        per_row = np.count_nonzero(voted, axis=1)
+        counts = vote_counts(B, k)
+        same = np.take_along_axis(counts, np.where(voted, B, 0).astype(np.intp), axis=1)
+        cov += voted.sum(axis=0)
+        ovl += (voted & (per_row[:, None] > 1)).sum(axis=0)
+        cfl += (voted & (per_row[:, None] - same > 0)).sum(axis=0)
+        for j in range(m):
+            polarity[j].update(np.unique(B[voted[:, j], j]).tolist())
+        if g is not None:
+            gb = g[start:start + SUMMARY_CHUNK]
+            usable = voted & (gb[:, None] >= 0)
+            n_gold += usable.sum(axis=0)
+            right += (usable & (B == gb[:, None])).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        emp = None if g is None else (np.where(n_gold > 0, right / np.maximum(n_gold, 1), np.nan), n_gold)
     rows = []
     for j, name in enumerate(names):
-        classes = np.unique(L[voted[:, j], j]).tolist()
+        classes = sorted(polarity[j])
         row = {
             "name": name,
             "polarity": [class_names[c] for c in classes] if class_names is not None else classes,
-            "coverage": float(voted[:, j].mean()),
-            "overlap": float(overlap[j]),
-            "conflict": float(conflict[j]),
+            "coverage": float(cov[j] / n),
+            "overlap": float(ovl[j] / n),
+            "conflict": float(cfl[j] / n),
             "est_accuracy": None if est is None else _num(est[j]),
         }
         if emp is not None:
@@ -71,19 +88,14 @@ def lf_summary(L: Any, k: int, names: Sequence[str] | None = None, gold: Any = N
     return rows
 
 
-def _gold_stats(L: np.ndarray, gold: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Empirical accuracy and number of gold-labelled votes per labeler."""
+def _check_gold(L: np.ndarray, gold: Any) -> np.ndarray:
+    """Gold as an (n,) int array (-1 = unknown), or a ValueError naming the problem."""
     g = np.asarray(gold)
     if g.shape != (L.shape[0],):
         raise ValueError(f"gold must have one entry per row ({L.shape[0]}); got shape {g.shape}")
     if g.size and g.dtype.kind not in "iu":
         raise ValueError(f"gold must hold integer classes (-1 = unknown); got dtype {g.dtype}")
-    usable = (L >= 0) & (g[:, None] >= 0)
-    n_gold = usable.sum(axis=0)
-    right = (usable & (L == g[:, None])).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        acc = np.where(n_gold > 0, right / np.maximum(n_gold, 1), np.nan)
-    return acc, n_gold
+    return g
 
 
 def matrix_stats(L: Any, k: int) -> dict[str, float]:

@@ -113,7 +113,8 @@ def stream_label(ctx: Any, task: Any, source: Any, sink: Any, bar: Any, gold_fie
     if gold_field is not None:
         ctx.gold = np.concatenate(gold).tolist()  # class indices (-1 = none); small ints cost no memory each
     agg = ctx.recipe.aggregate if ctx.recipe is not None and ctx.recipe.aggregate else None
-    probs, used = task.fit_label_model(ctx, L, _LazyW(conf, L.shape), agg, names)  # + aggregate.dev / seed gold rows
+    # + aggregate.dev / seed gold rows; no confidence matrix at all when no labeler gave a confidence
+    probs, used = task.fit_label_model(ctx, L, _LazyW(conf, L.shape) if conf else None, agg, names)
     task.L, task.names, task.used = L, names, used
     task.W = _LazyW(conf, L.shape)
     task._save(ctx, L, names, [Votes(names, np.empty((0, len(names))), np.empty((0, len(names))), [], [faults[n] for n in names])])

@@ -26,12 +26,11 @@ def dataset_from_jsonl(run: Any, path: Path) -> Any:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         try:
-            ds = _arrow_stream(path, tmp)
+            return _as_dataset_dir(_arrow_stream(path, tmp), run.path("dataset"))
         except Exception:  # a column whose type changes after the first block: let `datasets` try
-            ds = None
+            log.debug("dataset/: the Arrow block reader gave up; using the datasets JSON loader", exc_info=True)
         try:
-            if ds is None:
-                ds = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp))
+            ds = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp))
         except Exception:  # mixed types in a column: store complex values as JSON text
             log.info("dataset/: mixed column types, storing nested values as JSON strings")
             ds = datasets.Dataset.from_generator(_flat_rows, gen_kwargs={"path": str(path)}, cache_dir=str(tmp))
@@ -43,9 +42,9 @@ def dataset_from_jsonl(run: Any, path: Path) -> Any:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _arrow_stream(path: Path, tmp: Path) -> Any:
+def _arrow_stream(path: Path, tmp: Path) -> Path:
     """The file read block by block by Arrow's JSON reader (threads, no row objects) into one Arrow stream file,
-    memory-mapped as a Dataset. Every block must have the first block's schema (else an error: the caller
+    checked to open as a Dataset; returns its path. Every block must have the first block's schema (else an error: the caller
     falls back); rows stay in file order."""
     import datasets
     import pyarrow as pa
@@ -62,7 +61,29 @@ def _arrow_stream(path: Path, tmp: Path) -> Any:
             if batch.schema != schema:
                 raise ValueError("column types change between blocks")
             writer.write_batch(batch)
-    return datasets.Dataset.from_file(str(target))
+    datasets.Dataset.from_file(str(target))  # readable as a Dataset (features from the schema), or an error here
+    return target
+
+
+def _as_dataset_dir(arrow_file: Path, out: Path) -> Any:
+    """Make `out` the folder `save_to_disk` would write (one shard, state.json, dataset_info.json) by moving the
+    Arrow file in, instead of `save_to_disk` reading it back through a memory map (at 10M rows the pages it
+    touches count as gigabytes of the run's resident memory). Returns `load_from_disk(out)`."""
+    import dataclasses
+    import uuid
+
+    import datasets
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    shard = out / "data-00000-of-00001.arrow"
+    shutil.move(str(arrow_file), str(shard))
+    info = dataclasses.asdict(datasets.Dataset.from_file(str(shard)).info)
+    state = {"_data_files": [{"filename": shard.name}], "_fingerprint": uuid.uuid4().hex[:16], "_format_columns": None,
+             "_format_kwargs": {}, "_format_type": None, "_output_all_columns": False, "_split": None}
+    (out / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+    (out / "dataset_info.json").write_text(json.dumps({k: info[k] for k in sorted(info)}, indent=2), encoding="utf-8")
+    return datasets.load_from_disk(str(out))
 
 
 def _flat_rows(path: str) -> Iterator[dict[str, Any]]:

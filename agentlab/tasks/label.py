@@ -141,7 +141,7 @@ class LabelTask(Task):
             Lg = np.concatenate([Lg, np.full((len(Lg), pad), ABSTAIN, dtype=Lg.dtype)], 1)
             Wg = np.concatenate([Wg, np.full((len(Wg), pad), np.nan)], 1)
             L = np.concatenate([np.asarray(L), Lg.astype(np.asarray(L).dtype)])
-            W = np.concatenate([np.asarray(W, dtype=float), Wg])
+            W = None if W is None else np.concatenate([np.asarray(W, dtype=float), Wg])  # None: no labeler gives any
         y = np.concatenate([np.full(n, ABSTAIN), gold]) if gold_rows else None
         probs, used = self._aggregate(L, W, agg, y)
         self.probs = {m: p[:n] for m, p in self.probs.items()}
@@ -244,13 +244,16 @@ class LabelTask(Task):
             methods.append(used)
         prior = self._prior(cfg)
         self.probs, self.models = {}, {}
+        # vote confidences (NaN = none, counted as 1); None when no labeler gives any: nothing to build
+        # (a streaming run's 1M x 32 matrix of NaNs would be 256 MB, twice over)
+        Wc = None if W is None else np.nan_to_num(np.asarray(W, dtype=float), nan=1.0)
         for m in methods:
             kw = dict(seed=cfg.seed, max_iter=cfg.max_iter, tol=cfg.tol, tie_break=cfg.tie_break) if cfg else {}
             model = AGGREGATORS.get(m)(cardinality=len(self.space.names), class_prior=prior, **kw)
             if m == "auto":
-                model.fit(L, np.nan_to_num(W, nan=1.0), gold=gold)
+                model.fit(L, Wc, gold=gold)
             else:
-                model.fit(L, np.nan_to_num(W, nan=1.0)) if m == "weighted" else model.fit(L)
+                model.fit(L, Wc) if m == "weighted" else model.fit(L)
             self.models[m], self.probs[m] = model, model.predict_proba(L)
         return self.probs[used], used
 

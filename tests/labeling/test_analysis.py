@@ -68,3 +68,14 @@ def test_markdown_table():
     assert lines[2] == "| a\\|b | 0 | 0.500 | 0.500 | 0.250 | 0.912 |"
     assert lines[3] == "| b | 0, 1 | 0.750 | 0.750 | 0.250 | – |"
     assert summary_table_md([]) == ""
+
+
+def test_summary_in_row_blocks_equals_one_block(monkeypatch):
+    from agentlab.labeling import analysis
+
+    rng = np.random.default_rng(3)
+    L = np.where(rng.random((1000, 6)) < 0.4, rng.integers(0, 3, (1000, 6)), -1)
+    gold = rng.integers(-1, 3, 1000)
+    whole = analysis.lf_summary(L, 3, gold=gold, est_accuracy=np.full(6, 0.7))
+    monkeypatch.setattr(analysis, "SUMMARY_CHUNK", 77)  # blocks that do not divide the rows
+    assert analysis.lf_summary(L, 3, gold=gold, est_accuracy=np.full(6, 0.7)) == whole

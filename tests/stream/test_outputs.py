@@ -23,6 +23,12 @@ def test_arrow_blocks_keep_every_row_in_order(tmp_path, monkeypatch):
     assert ds.num_rows == 500 and ds["id"] == [str(i) for i in range(500)]
     assert ds[3]["label_probs"] == {"ham": 0.25, "spam": 0.75} and ds[3]["votes"] == {"a": "ham", "b": None}
     assert not run.path(".dataset-build").exists()
+    folder = run.path("dataset")  # the layout save_to_disk writes: one shard + state.json + dataset_info.json
+    assert sorted(p.name for p in folder.iterdir()) == ["data-00000-of-00001.arrow", "dataset_info.json", "state.json"]
+    import datasets
+
+    again = datasets.load_from_disk(str(folder))
+    assert again.num_rows == 500 and again.features == ds.features and again[499]["id"] == "499"
 
 
 @pytest.mark.parametrize("late", [{"score": "high"}, {"score": 1, "extra": "new column"}])
