@@ -68,6 +68,13 @@ print(float(emb[0] @ emb[1]))
 '''
 
 
+#: the end of every embedding-student snippet: the logistic-regression head over the features X
+_HEAD = '''z = X @ head["weight"] + head["bias"]
+probs = np.exp(z - z.max(1, keepdims=True))
+probs /= probs.sum(1, keepdims=True)
+print([dict(zip(CLASSES, p.tolist())) for p in probs])
+'''
+
 _EMBEDDING = '''import numpy as np
 from safetensors.numpy import load_file
 from sentence_transformers import SentenceTransformer
@@ -78,11 +85,7 @@ CLASSES = {classes!r}
 head = load_file(STUDENT + "/head.safetensors")
 encoder = SentenceTransformer(BASE, device="cpu")
 X = encoder.encode(["an example text"], normalize_embeddings=True).astype(np.float64)
-z = X @ head["weight"] + head["bias"]
-probs = np.exp(z - z.max(1, keepdims=True))
-probs /= probs.sum(1, keepdims=True)
-print([dict(zip(CLASSES, p.tolist())) for p in probs])
-'''
+''' + _HEAD
 
 _EMBEDDING_GGUF = '''import llama_cpp
 import numpy as np
@@ -95,11 +98,7 @@ CLASSES = {classes!r}
 head = load_file(STUDENT + "/head.safetensors")
 llm = llama_cpp.Llama(BASE, embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_LAST, n_ctx=1024, verbose=False)
 X = np.asarray(llm.embed([PROMPT.replace("{{text}}", "an example text")]), dtype=np.float64)
-z = X @ head["weight"] + head["bias"]
-probs = np.exp(z - z.max(1, keepdims=True))
-probs /= probs.sum(1, keepdims=True)
-print([dict(zip(CLASSES, p.tolist())) for p in probs])
-'''
+''' + _HEAD
 
 
 _EMBEDDING_PARTS = '''import llama_cpp
@@ -121,11 +120,7 @@ for kind, path in PARTS:
     else:
         feats.append(SentenceTransformer(path, device="cpu").encode(texts, normalize_embeddings=True).astype(np.float64))
 X = np.hstack(feats)
-z = X @ head["weight"] + head["bias"]
-probs = np.exp(z - z.max(1, keepdims=True))
-probs /= probs.sum(1, keepdims=True)
-print([dict(zip(CLASSES, p.tolist())) for p in probs])
-'''
+''' + _HEAD
 
 
 def loading_snippet(out_dir: Path, meta: dict[str, Any]) -> str:

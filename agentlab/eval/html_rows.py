@@ -102,16 +102,21 @@ class RowSampler:
                 cand = None
             elif key > self.uncertain[0][:2]:
                 _, j, old = heapq.heapreplace(self.uncertain, (*key, _compact(line)))
-                cand = (j, old)  # already compact
+                cand = (j, old)
         if cand is None:
             return
         self._seen += 1
         if len(self.reservoir) < self._k:
-            self.reservoir.append((cand[0], _compact(cand[1])))
+            self.reservoir.append(self._kept(cand, i))
         else:
             j = self._rng.randrange(self._seen)
             if j < self._k:
-                self.reservoir[j] = (cand[0], _compact(cand[1]))
+                self.reservoir[j] = self._kept(cand, i)
+
+    @staticmethod
+    def _kept(cand: tuple[int, bytes], i: int) -> tuple[int, bytes]:
+        """`cand` as stored: this row's own line copied compact (a line evicted from the heap already is)."""
+        return (i, _compact(cand[1])) if cand[0] == i else cand
 
     def result(self) -> tuple[list[dict[str, Any]], int, str | None]:
         """(rows in file order, total rows seen, a note when the rows are a sample)."""

@@ -340,15 +340,14 @@ class AutoLabelModel(LabelModel):
         memory stays that of one chunk however many rows there are)."""
         self._require_fitted()
         L = check_matrix(L, self.k, self.m_)
-        weighted = self.chosen_.name == "weighted"
+        # only `weighted` reads vote confidences
+        W = None if W is None or self.chosen_.name != "weighted" else np.asarray(W, dtype=float)
         if len(L) <= PREDICT_CHUNK:
-            return self.chosen_.predict_proba(L, W) if weighted else self.chosen_.predict_proba(L)
-        W = None if W is None or not weighted else np.asarray(W, dtype=float)
+            return self.chosen_.predict_proba(L, W)
         out = np.empty((len(L), self.k))
         for i in range(0, len(L), PREDICT_CHUNK):
             part = slice(i, i + PREDICT_CHUNK)
-            out[part] = self.chosen_.predict_proba(L[part], None if W is None else W[part]) if weighted \
-                else self.chosen_.predict_proba(L[part])
+            out[part] = self.chosen_.predict_proba(L[part], None if W is None else W[part])
         return out
 
     def labeler_accuracy(self) -> np.ndarray:
