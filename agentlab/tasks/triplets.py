@@ -303,7 +303,7 @@ class TripletsTask(Task):
         Gold is aligned by the rule pass and the embedding fallback only (never the LLM), so the
         aligned score does not depend on which model ran.
         """
-        from agentlab.triplets.metrics import prf_table, score_against_gold
+        from agentlab.triplets.metrics import prf_table, score_against_gold, triplet_prf
 
         fmt = self._gold_format(ctx)
         gold = [parse_gold(g, fmt) for g in ctx.gold or []]
@@ -313,8 +313,15 @@ class TripletsTask(Task):
         a = self.config.align
         out = score_against_gold([from_dicts(r["triplets"]) for r in rows], [from_dicts(r["triplets_aligned"]) for r in rows],
                                  gold, self.vocabs, a.embedding_fallback, a.embedding_model)
-        ctx.report += ["## Triplets vs gold", "",
-                       *prf_table({"extracted (lemmatised)": out["triplets"], "aligned to vocabulary": out["triplets_aligned"]}), "",
+        table = {"extracted (lemmatised)": out["triplets"], "aligned to vocabulary": out["triplets_aligned"]}
+        added = []
+        if rows and "triplets_rules" in rows[0]:  # the hybrid path: what the model changed over its own rule proposals
+            rules = triplet_prf([from_dicts(r["triplets_rules"]) for r in rows], gold)
+            out["triplets_rules_alone"] = table["rules alone (no model)"] = rules
+            d = round(out["triplets"]["f1"] - rules["f1"], 4)
+            added = [f"The model {'adds' if d > 0 else 'falls short of the rules alone by' if d < 0 else 'adds nothing to the rules alone:'}"
+                     f" {abs(d):.4f} F1 ({out['triplets']['f1']:.4f} with the model vs {rules['f1']:.4f} rules alone).", ""]
+        ctx.report += ["## Triplets vs gold", "", *prf_table(table), "", *added,
                        (f"{out['triplets_aligned']['gold_alignable']:.1%} of gold triplets align to the vocabulary "
                         "(rules and embeddings only); the aligned scores count only those."), ""]
         return out

@@ -289,6 +289,11 @@ def test_hybrid_path_keeps_rejects_and_reports_why(trip_dir):
     assert all("\nFact: " in c for c in _calls(trip_dir, "Caption:"))  # only yes/no checks: no extraction prompt
     report = (trip_dir / "out" / "report.md").read_text()
     assert "Extraction path: **hybrid**" in report and "triplets_aligned" in man["metrics"]
+    # the ablation: rules alone scored beside the hybrid, and the report says what the model changed
+    rules, hybrid = man["metrics"]["triplets_rules_alone"], man["metrics"]["triplets"]
+    assert "| rules alone (no model) |" in report and f"{rules['f1']:.4f} rules alone" in report
+    d = hybrid["f1"] - rules["f1"]
+    assert ("The model adds" if d > 0 else "falls short of the rules alone by" if d < 0 else "adds nothing") in report
 
 
 def test_hybrid_failed_scores_fall_back_to_the_rules(trip_dir):
