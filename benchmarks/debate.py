@@ -6,11 +6,17 @@ judge's choice scores averaged over both speaking orders, the single judge's as 
 order alone (`debate_forward`, `debate_swapped`), plus position consistency (forward vs swapped) and the cost.
 
 Rows (`--split`): `bench` (default) = youtube test rows outside the recipe's 40 (the test split shuffled with the
-recipe's seed; the recipe takes the first 40, this takes the next `--limit`, 200 by default); `valid` = the
-youtube valid split (where the recipe's `prior_weight` was chosen); `recipe` = the recipe's own 40.
+recipe's seed; the recipe takes the first 40, this takes the next `--limit`, 200 by default, after `--offset` more); `valid` = the
+youtube valid split (where the recipe's `prior_weight` was chosen); `train` = the youtube train split (gold labels
+too, never seen by the recipe: a second held-out set, `--offset` to move along it); `recipe` = the recipe's own 40.
 
 Usage: python benchmarks/debate.py [--split bench|valid|recipe] [--limit 200] [--data-dir ../shared/data]
-       [--prior-weight W | W1,W2,...] [--calibrate true|false|transcript] [--out /tmp/agentlab-bench/debate] [--fresh]
+       [--prior-weight W | W1,W2,...] [--calibrate true|false|transcript] [--set KEY=YAML ...]
+       [--out /tmp/agentlab-bench/debate] [--fresh]
+
+`--set` overrides any task field for an ablation, e.g. `--set recenter=false`, `--set judge.debate_examples=false`,
+`--set 'debaters=[{role: affirmative, model: small, max_tokens: 16}, {role: negative, model: small, max_tokens: 16}]'`
+(written turns instead of quotes). The table in docs/debate.md comes from such runs.
 """
 
 from __future__ import annotations
@@ -32,20 +38,21 @@ RECIPE = REPO / "recipes/debate_spam.yaml"
 KEYS = ("accuracy", "precision", "recall", "f1", "kappa", "coverage")
 
 
-def source_rows(raw: dict, data_dir: Path, split: str, limit: int) -> list[dict]:
-    """The rows of a split, as the recipe's source reads them."""
+def source_rows(raw: dict, data_dir: Path, split: str, limit: int, offset: int = 0) -> list[dict]:
+    """The rows of a split, as the recipe's source reads them (`offset`: skip that many more first)."""
     from agentlab.config.sections import SourceConfig
     from agentlab.sources import load_rows
 
     src = dict(raw["source"], limit=None)
-    name = "valid.json" if split == "valid" else "test.json"
+    name = {"valid": "valid.json", "train": "train.json"}.get(split, "test.json")
     path = data_dir / "wrench/youtube" / name
     src["path"] = str(path)
     rows = load_rows(SourceConfig(**src), path)
     recipe_n = raw["source"]["limit"]
     if split == "recipe":
         return rows[:recipe_n]
-    return rows[recipe_n:recipe_n + limit] if split == "bench" else rows[:limit]
+    start = (recipe_n if split == "bench" else 0) + offset
+    return rows[start:start + limit]
 
 
 def run(raw: dict, rows: list[dict], out: Path, fresh: bool) -> tuple[dict, float]:
@@ -94,14 +101,18 @@ def sweep(raw: dict, rows: list[dict], args: argparse.Namespace, weights: list[f
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--split", choices=["bench", "valid", "recipe"], default="bench")
+    ap.add_argument("--split", choices=["bench", "valid", "train", "recipe"], default="bench")
     ap.add_argument("--limit", type=int, default=200, help="rows (bench: after the recipe's 40; valid: first N)")
+    ap.add_argument("--offset", type=int, default=0, help="skip this many rows first (bench: after the recipe's 40), "
+                    "e.g. --offset 200 for a second set of 200 unseen rows")
     ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/data")
     ap.add_argument("--prior-weight", default=None,
                     help="override the recipe's task.prior_weight; a comma list (e.g. 0,0.5,1,2) reruns once per weight, "
                          "all but the first from the call cache (the weight changes no call), and prints one line each")
     ap.add_argument("--calibrate", choices=["true", "false", "transcript"], default=None,
                     help="override the recipe's task.judge.calibrate (transcript: blank the content, keep the turns)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
+                    help="override a task field (dotted for nested: judge.debate_examples=false); repeatable")
     ap.add_argument("--out", type=Path, default=Path("/tmp/agentlab-bench/debate"))
     ap.add_argument("--fresh", action="store_true", help="ignore the call cache")
     args = ap.parse_args()
@@ -109,10 +120,17 @@ def main() -> None:
     raw = yaml.safe_load(RECIPE.read_text(encoding="utf-8"))
     if args.calibrate is not None:
         raw["task"]["judge"]["calibrate"] = {"true": True, "false": False}.get(args.calibrate, args.calibrate)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        *path, last = key.split(".")
+        node = raw["task"]
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(value)
     weights = [float(w) for w in str(args.prior_weight).split(",")] if args.prior_weight is not None else []
     if weights:
         raw["task"]["prior_weight"] = weights[0]
-    rows = source_rows(raw, args.data_dir, args.split, args.limit)
+    rows = source_rows(raw, args.data_dir, args.split, args.limit, args.offset)
     if len(weights) > 1:
         sweep(raw, rows, args, weights)
         return

@@ -31,9 +31,20 @@ class DebaterConfig(StrictModel):
     stance: str | None = Field(
         None, description="The answer this debater argues for (a choice, or free text). Default: affirmative -> the "
         "positive choice, negative -> the other choice (or 'not <positive>'), any other role -> its honest view.")
-    prompt: str = Field("prompts/debate/debater.jinja", description="Jinja template of a debater's turn.")
+    prompt: str | None = Field(
+        None, description="Jinja template of a debater's turn. Default: prompts/debate/debater.jinja "
+        "(prompts/debate/quote.jinja with `quote`).")
+    quote: bool = Field(
+        False, description="Quote instead of write: the turn is the span of the content (a clause, at most 8 words) whose "
+        "log-likelihood as the answer to 'which words show the answer is <stance>?' rises most over the other stances. "
+        "Nothing is generated; needs a model that scores options (e.g. embedded) and text content.")
     max_tokens: int = Field(96, ge=8, description="Max tokens of one turn.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
+
+    @property
+    def template(self) -> str:
+        """The turn's prompt file."""
+        return self.prompt or ("prompts/debate/quote.jinja" if self.quote else "prompts/debate/debater.jinja")
 
     @field_validator("stance", mode="before")
     @classmethod
@@ -56,6 +67,10 @@ class JudgeConfig(StrictModel):
         "auto", description="options = score the choices by log-likelihood, then ask for category/reason; "
         "json = one structured answer; text = parse 'Yes, <category>' / 'No, <reason>'; auto = the best the backend supports.")
     max_tokens: int = Field(64, ge=8, description="Max tokens of a written judge answer (json/text modes, category/reason).")
+    debate_examples: bool = Field(
+        False, description="Debate the in-context examples too (the same debaters, in the same speaking order) and show them "
+        "with their transcripts, so the judge learns from examples in the form of the question it answers. Costs the "
+        "debaters' turns on the examples (once per speaking order, cached). Text examples only.")
     calibrate: bool | Literal["transcript"] = Field(
         False, description="Options mode: contextual calibration, subtract the choice scores the judge gives when the content "
         "and every turn's text are 'N/A' (same speakers, definition and examples). Small models lean to one answer; this removes "
@@ -146,6 +161,14 @@ class DebateSettings(StrictModel):
             raise ValueError(f"debater roles must be unique (they name the speakers); got {roles}")
         if self.image_field and self.frames_field:
             raise ValueError("set image_field or frames_field, not both")
+        quoting = [d.role for d in self.debaters if d.quote]
+        if quoting and (self.image_field or self.frames_field):
+            raise ValueError(f"debaters {quoting} have quote: true, which quotes the text; with image_field/frames_field "
+                             "there is no text to quote: set quote: false")
+        for d in self.debaters:
+            if d.quote and self.stance_of(d) is None:
+                raise ValueError(f"debater {d.role!r} has quote: true but no stance (it quotes evidence for a side); "
+                                 "give it a stance or the role affirmative/negative")
         allowed = [*self.answer.choices, JUDGE_DECIDES]
         if self.refusal_counts_as is not None and self.refusal_counts_as not in allowed:
             raise ValueError(f"refusal_counts_as must be one of {allowed}; got {self.refusal_counts_as!r}")

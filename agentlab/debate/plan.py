@@ -11,25 +11,43 @@ from __future__ import annotations
 from typing import Any
 
 from agentlab.backends.base import ChatRequest
+from agentlab.debate import quotes
 from agentlab.debate.run import Debate, cap
 from agentlab.tasks.base import PlannedCalls
 
 
 def plan_debate(debate: Debate, rows: list[dict[str, Any]], order: list, tag: str, detail: bool = True) -> list[PlannedCalls]:
-    """Every turn of every round in `order`, then the judge (and, with `detail`, its category/reason follow-up, at most)."""
+    """Every turn of every round in `order`, then the judge (and, with `detail`, its category/reason follow-up, at most);
+    with `judge.debate_examples`, first the same turns on the judge's in-context examples."""
     s = debate.s
-    common = [debate._common(r) for r in rows]
+    out: list[PlannedCalls] = []
+    if s.judge.debate_examples and debate.examples:
+        examples = [debate._common({s.text_field: ex.text or ""}) for ex in debate.examples]
+        out += _turns(debate, examples, order, f"{tag}: judge (examples)")[0]
+    turns, before = _turns(debate, [debate._common(r) for r in rows], order, tag)
+    out += turns
+    out += plan_judge(debate, rows, f"{tag}: judge", transcript_tokens=before, detail=detail)
+    return out
+
+
+def _turns(debate: Debate, common: list[dict[str, Any]], order: list, tag: str) -> tuple[list[PlannedCalls], int]:
+    """The debaters' calls for rows (their template variables), and the tokens of a transcript, at most."""
+    s = debate.s
     out: list[PlannedCalls] = []
     before = 0  # tokens of the turns already spoken, at most
     for rnd in range(s.rounds):
         for d in order:
+            if d.quote:  # scored spans of the content, every request known now; the same calls every round (cached)
+                reqs = [r for c in common for r in quotes.requests(debate, d, c)[1]]
+                out.append(PlannedCalls(d.model, f"{tag}: round {rnd + 1}, {d.role} (quote)", reqs, exact=True))
+                before += 3 * quotes.MAX_WORDS
+                continue
             reqs = [debate._debater_request(d, c, [], rnd) for c in common]
             shown = 0 if rnd == 0 and s.simultaneous_opening else before
             out.append(PlannedCalls(d.model, f"{tag}: round {rnd + 1}, {d.role}", reqs, exact=shown == 0,
                                     added_prompt_tokens=shown))
             before += d.max_tokens
-    out += plan_judge(debate, rows, f"{tag}: judge", transcript_tokens=before, detail=detail)
-    return out
+    return out, before
 
 
 def plan_judge(debate: Debate, rows: list[dict[str, Any]], tag: str, transcript_tokens: int = 0,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import create_model
 
 from agentlab.backends.base import ChatRequest, image_error
+from agentlab.debate import quotes
 from agentlab.debate.config import DebaterConfig, DebateSettings
 from agentlab.debate.inputs import Example, load_definition, load_examples, verdict_text
 from agentlab.debate.parse import (
@@ -113,8 +114,9 @@ class Debate:
     def __init__(self, settings: DebateSettings, ctx: RunContext, n_rows: int):
         self.s, self.ctx = settings, ctx
         self.usage = [[0, 0] for _ in range(n_rows)]
+        self._debated_examples: dict[tuple[str, ...], list[list[Turn]]] = {}
         self.question = Prompt(settings.question, "question")
-        self.prompts = {d.role: ctx.load_prompt(d.prompt) for d in settings.debaters}
+        self.prompts = {d.role: ctx.load_prompt(d.template) for d in settings.debaters}
         self.judge_prompt = ctx.load_prompt(settings.judge.prompt)
         self.detail_prompt = ctx.load_prompt(settings.judge.detail_prompt) if settings.answer.asks_detail else None
         self.definition = load_definition(ctx, settings.definition)
@@ -122,6 +124,7 @@ class Debate:
         recipe_path = getattr(ctx.recipe, "path", None)
         self.base_dir = recipe_path.parent if recipe_path is not None else None
         self._check_images()
+        self._check_quotes()
         self.mode = self._mode()
 
     # -- setup ---------------------------------------------------------------------------
@@ -134,6 +137,14 @@ class Debate:
             if "images" not in self.ctx.backend(model).capabilities:
                 name = self.ctx.resolve_model(model)
                 raise ConfigError(f"the {who} (model {name!r}) must see images, but {image_error(self.ctx.model_configs[name].backend)}")
+
+    def _check_quotes(self) -> None:
+        for d in self.s.debaters:
+            if d.quote and "options" not in self.ctx.backend(d.model).capabilities:
+                name = self.ctx.resolve_model(d.model)
+                raise ConfigError(f"the debater {d.role} has quote: true, which scores spans of the content by log-likelihood, but "
+                                  f"model {name!r} (backend {self.ctx.model_configs[name].backend!r}) does not score options; "
+                                  "use a backend that does (e.g. embedded) or set quote: false")
 
     def _mode(self) -> str:
         mode = self.s.judge.mode
@@ -193,13 +204,23 @@ class Debate:
         verdicts = self.judge(rows, transcripts, f"{tag}: judge", detail=detail)
         return [self._outcome(t, v) for t, v in zip(transcripts, verdicts)]
 
-    def debate(self, rows: list[dict[str, Any]], order: list[DebaterConfig], tag: str = "debate") -> list[list[Turn]]:
-        """All rounds; each speaker turn is one batched call over all rows."""
+    def debate(self, rows: list[dict[str, Any]], order: list[DebaterConfig], tag: str = "debate", usage: bool = True) -> list[list[Turn]]:
+        """All rounds; each speaker turn is one batched call over all rows (`usage`: count tokens per row)."""
+        if not usage:  # rows that are not the run's (the judge's examples): their tokens go to no row
+            kept, self.usage = self.usage, [[0, 0] for _ in rows]
+            try:
+                return self.debate(rows, order, tag)
+            finally:
+                self.usage = kept
         transcripts: list[list[Turn]] = [[] for _ in rows]
         common = [self._common(r) for r in rows]
         roles = [d.role for d in self.s.debaters]
         for rnd in range(self.s.rounds):
             for d in order:
+                if d.quote:  # a quote reads only the content: the same calls every round and order (cached)
+                    for i, turn in enumerate(quotes.turns(self, d, common, f"{tag}: round {rnd + 1}, {d.role} (quote)")):
+                        transcripts[i].append(turn)
+                    continue
                 opening = rnd == 0 and self.s.simultaneous_opening  # each debater opens without seeing the others
                 reqs = [self._debater_request(d, common[i], [] if opening else transcripts[i], rnd) for i in range(len(rows))]
                 answers = self.ctx.complete(d.model, reqs, desc=f"{tag}: round {rnd + 1}, {d.role}")
@@ -231,12 +252,13 @@ class Debate:
     # -- judge ---------------------------------------------------------------------------
     def judge(self, rows: list[dict[str, Any]], transcripts: list[list[Turn]], tag: str = "judge", detail: bool = True) -> list[Verdict]:
         """The judge's verdict per row (an empty transcript = the single-prompt judge, no debate)."""
-        msgs = [self._judge_messages(r, t) for r, t in zip(rows, transcripts)]
+        ex = self._example_transcripts(transcripts, tag)
+        msgs = [self._judge_messages(r, t, ex) for r, t in zip(rows, transcripts)]
         if self.mode == "options":
             blank = None
             keep_turns = self.s.judge.calibrate == "transcript"
             if self.s.judge.calibrate:
-                blank = [self._judge_messages(self._blank(r), t if keep_turns else [Turn(x.speaker, "N/A") for x in t])
+                blank = [self._judge_messages(self._blank(r), t if keep_turns else [Turn(x.speaker, "N/A") for x in t], ex)
                          for r, t in zip(rows, transcripts)]
             verdicts = self._judge_options(msgs, tag, blank)
             if detail and self.detail_prompt is not None:
@@ -244,9 +266,24 @@ class Debate:
             return verdicts
         return self._judge_written(msgs, tag)
 
-    def _judge_messages(self, row: dict[str, Any], transcript: list[Turn]) -> list[dict[str, Any]]:
+    def _example_transcripts(self, transcripts: list[list[Turn]], tag: str) -> list[list[Turn]] | None:
+        """With `judge.debate_examples`: the in-context examples debated in the rows' speaking order (None otherwise)."""
+        first = next((t for t in transcripts if t), None)
+        if not self.s.judge.debate_examples or first is None or not self.examples:
+            return None
+        roles = tuple(dict.fromkeys(t.speaker for t in first))
+        if roles not in self._debated_examples:
+            order = [next(d for d in self.s.debaters if d.role == r) for r in roles]
+            rows = [{self.s.text_field: ex.text or ""} for ex in self.examples]
+            self._debated_examples[roles] = self.debate(rows, order, f"{tag} (examples)", usage=False)
+        return self._debated_examples[roles]
+
+    def _judge_messages(self, row: dict[str, Any], transcript: list[Turn],
+                        example_transcripts: list[list[Turn]] | None = None) -> list[dict[str, Any]]:
         a = self.s.answer
-        examples = [{"text": ex.text, "answer_text": verdict_text(ex, a, self.mode)} for ex in self.examples]
+        shown = example_transcripts if transcript and example_transcripts else [None] * len(self.examples)
+        examples = [{"text": ex.text, "answer_text": verdict_text(ex, a, self.mode),
+                     "transcript": [t.as_dict() for t in et] if et else None} for ex, et in zip(self.examples, shown)]
         variables = dict(self._common(row), transcript=[t.as_dict() for t in transcript], examples=examples,
                          mode=self.mode, category=a.category, reason=a.reason, categories=a.categories,
                          answer_format=self._answer_format())

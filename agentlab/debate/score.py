@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -84,3 +85,24 @@ def combine(choices: list[str], orders: list[Any], prior: Any = None, weight: fl
     probs = [math.exp(t - top) for t in total]
     best = max(range(len(choices)), key=lambda k: probs[k])
     return choices[best], round(probs[best] / sum(probs), 6)
+
+
+def recentered(outcomes: list[Any], prior: list[Any]) -> list[Any]:
+    """Outcomes whose judge scores lose the mean, over rows, of (their scores - the single judge's).
+
+    Rows decided by a refusal, or without scores on either side, neither count in the mean nor change.
+    """
+    both = [(o, p) for o, p in zip(outcomes, prior)
+            if o.source != "refusal" and o.verdict.scores is not None and p is not None and p.scores is not None]
+    if not both:
+        return outcomes
+    k = len(both[0][0].verdict.scores)
+    shift = [sum(o.verdict.scores[j] - p.scores[j] for o, p in both) / len(both) for j in range(k)]
+    out = []
+    for o in outcomes:
+        if o.source == "refusal" or o.verdict.scores is None:
+            out.append(o)
+            continue
+        scores = [round(x - d, 6) for x, d in zip(o.verdict.scores, shift)]
+        out.append(replace(o, verdict=replace(o.verdict, scores=scores)))
+    return out

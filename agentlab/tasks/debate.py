@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from agentlab.debate.config import DebateSettings, yaml_words
 from agentlab.debate.run import Debate, Outcome, embedded_debaters
-from agentlab.debate.score import agreement, combine, consistent, position_bias
+from agentlab.debate.score import agreement, combine, consistent, position_bias, recentered
 from agentlab.errors import ConfigError
 from agentlab.tasks.base import TASKS, Task, TaskConfig
 
@@ -35,6 +35,12 @@ class DebateConfig(TaskConfig, DebateSettings):
     prior_weight: float = Field(
         0.0, ge=0, description="Options mode: add this times the single judge's (no debate) choice scores to the debate judge's, "
         "so a judge that ignores the transcript is no worse than no transcript (runs the single judge). 0 = no prior.")
+
+    recenter: bool = Field(
+        False, description="Options mode: subtract from each speaking order's choice scores the mean, over the run's rows, of "
+        "(that order's scores - the single judge's). The form of a debate leans a small judge to one answer on every row "
+        "(a lean content-free calibration does not see); what is left is how much a row's debate moves the judge compared "
+        "with the other rows' debates, on top of the single judge's own balance (runs the single judge).")
 
     @field_validator("gold_map", mode="before")
     @classmethod
@@ -61,11 +67,11 @@ class DebateTask(Task):
         # the swapped order's category/reason is never shown (only its decision), so its judge only scores the choices
         swapped = debate.run(rows, c.debaters[::-1], "debate (swapped order)", detail=False) if c.swap_sides else None
         prior = None
-        if self._baseline(ctx) or (c.prior_weight and debate.mode == "options"):
+        if self._baseline(ctx) or ((c.prior_weight or c.recenter) and debate.mode == "options"):
             prior = debate.judge(rows, [[] for _ in rows], "single judge", detail=False)
         base = [v.decision for v in prior] if prior is not None and self._baseline(ctx) else None
         self.orders = None
-        if debate.mode == "options" and (c.prior_weight or (swapped is not None and c.average_orders)):
+        if debate.mode == "options" and (c.prior_weight or c.recenter or (swapped is not None and c.average_orders)):
             main, swapped, self.orders = self._combine(main, swapped, prior)
         self.results = (main, swapped, base)
         self._summary(ctx, debate, main, swapped)
@@ -79,6 +85,9 @@ class DebateTask(Task):
         c = self.config
         choices, w = c.answer.choices, c.prior_weight
         pri = prior if prior is not None else [None] * len(main)
+        if c.recenter and prior is not None:
+            main = recentered(main, prior)
+            swapped = recentered(swapped, prior) if swapped is not None else None
 
         def one(outs, k, verdicts):
             o = outs[k]
@@ -111,7 +120,7 @@ class DebateTask(Task):
         out = plan_debate(debate, rows, c.debaters, "debate")
         if c.swap_sides:
             out += plan_debate(debate, rows, c.debaters[::-1], "debate (swapped order)", detail=False)
-        if self._baseline(ctx) or (c.prior_weight and debate.mode == "options"):
+        if self._baseline(ctx) or ((c.prior_weight or c.recenter) and debate.mode == "options"):
             out += plan_judge(debate, rows, "single judge")
         return out
 
@@ -161,8 +170,17 @@ class DebateTask(Task):
 
     # -- reporting -------------------------------------------------------------------------
     def _caveats(self, ctx) -> None:
+        writers = [d for d in self.config.debaters if not d.quote]
         embedded = embedded_debaters(ctx, self.config.debaters)
-        if embedded:
+        if embedded and not writers:
+            ctx.caveats.append(
+                f"Debaters run on the embedded model ({', '.join(embedded)}; SmolLM2-135M unless model_path says otherwise) "
+                "and quote the content instead of arguing: a model that small writes poor arguments but picks spans by "
+                "log-likelihood well. This is the path for small models; a recipe with a stronger model can let its "
+                "debaters write (quote: false, the full VHD11K path). Compare "
+                "metrics.debate with metrics.single_judge.")
+        elif embedded_debaters(ctx, writers):
+            embedded = embedded_debaters(ctx, writers)
             ctx.caveats.append(
                 f"Debaters run on the embedded model ({', '.join(embedded)}; SmolLM2-135M unless model_path says otherwise), "
                 "which is weak at arguing: its turns are often generic or off-topic, so the debate adds little or negative "
@@ -176,7 +194,13 @@ class DebateTask(Task):
         combined = self.orders is not None
         how = ("the judge's choice scores " + ("averaged over both speaking orders" if swapped is not None and c.average_orders
                                                else "of the first speaking order")
+               + (", less the debate's mean lean over the rows (recentered on the single judge)" if c.recenter else "")
                + (f" plus {c.prior_weight} × the single judge's" if c.prior_weight else "")) if combined else "the judge's verdict"
+        quoting = [d.role for d in c.debaters if d.quote]
+        if quoting:
+            how += f"; {', '.join(quoting)} quote the content (spans chosen by log-likelihood, nothing written)"
+        if c.judge.debate_examples:
+            how += "; the judge's in-context examples are debated the same way"
         ctx.metrics["debate_run"] = {"decision": how, "rounds": c.rounds, "speakers": [d.role for d in c.debaters], "judge_mode": debate.mode,
                                      "decided_by_refusal": refused, "undecided": undecided,
                                      "examples": len(debate.examples)}

