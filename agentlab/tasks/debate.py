@@ -71,6 +71,10 @@ class DebateTask(Task):
             prior = debate.judge(rows, [[] for _ in rows], "single judge", detail=False)
         base = [v.decision for v in prior] if prior is not None and self._baseline(ctx) else None
         self.orders = None
+        unused = [n for n, on in (("recenter", c.recenter), ("prior_weight", c.prior_weight)) if on]
+        if unused and debate.mode != "options":
+            ctx.caveats.append(f"{' and '.join(unused)} need a judge that scores the choices (options mode); the judge "
+                               f"ran in {debate.mode} mode, so they were not applied")
         if debate.mode == "options" and (c.prior_weight or c.recenter or (swapped is not None and c.average_orders)):
             main, swapped, self.orders = self._combine(main, swapped, prior)
         self.results = (main, swapped, base)

@@ -391,6 +391,27 @@ def test_debate_labeler_in_label_task(ddir):
     assert "vote_map sends 'yes' to 'eggs', not a class" in run(ddir, bad, code=2)
 
 
+def test_quoting_debate_labeler_in_label_task(ddir):
+    (ddir / "c.jsonl").write_text("".join(json.dumps({"text": t, "gold": g}) + "\n" for t, g in QUOTED))
+    labeler = {"type": "debate", "question": "Is this comment spam?", "rounds": 1, "swap_sides": True,
+               "debaters": [{"role": "affirmative", "model": "small", "quote": True},
+                            {"role": "negative", "model": "small", "quote": True}],
+               "judge": {"model": "small"}, "vote_map": {"yes": "spam", "no": "ham"}}
+    data = {"name": "lab", "source": {"path": "c.jsonl"}, "models": {"small": fake(QUOTE_RULES, default="no")},
+            "task": {"type": "label", "classes": ["ham", "spam"], "labelers": [labeler]},
+            "aggregate": {"method": "majority"}, "eval": {"gold": "gold"}}
+    rows, man = run(ddir, data)
+    assert [r["votes"]["debate@small"] for r in rows] == ["spam", "ham"]
+    assert man["metrics"]["labeler_faults"]["debate@small"] == 0
+
+
+def test_recenter_without_scored_choices_is_reported(ddir):
+    models = {"small": fake({"for your decision": DETAIL, "your turn": "- point", "subscribe": '{"decision": "yes"}'},
+                            default='{"decision": "no"}')}
+    rows, man = run(ddir, recipe({"rounds": 1, "recenter": True, "judge": {"model": "small", "mode": "json"}}, models))
+    assert any("recenter" in c and "options" in c for c in man["caveats"])
+
+
 # -- parsers on noisy strings -------------------------------------------------------------------
 @pytest.mark.parametrize("text, refused", [
     ("I'm sorry, but I can't help with that.", True), ("I cannot argue for this position.", True),
