@@ -22,8 +22,7 @@ def plan_debate(debate: Debate, rows: list[dict[str, Any]], order: list, tag: st
     s = debate.s
     out: list[PlannedCalls] = []
     if s.judge.debate_examples and debate.examples:
-        examples = [debate._common({s.text_field: ex.text or ""}) for ex in debate.examples]
-        out += _turns(debate, examples, order, f"{tag}: judge (examples)")[0]
+        out += _turns(debate, [debate._common(r) for r in debate.example_rows()], order, f"{tag}: judge (examples)")[0]
     turns, before = _turns(debate, [debate._common(r) for r in rows], order, tag)
     out += turns
     out += plan_judge(debate, rows, f"{tag}: judge", transcript_tokens=before, detail=detail)

@@ -16,6 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from agentlab.backends.base import ChatRequest
+from agentlab.debate.score import logsumexp
 
 if TYPE_CHECKING:
     from agentlab.debate.config import DebaterConfig
@@ -53,9 +54,7 @@ def spans(text: str | None, max_words: int = MAX_WORDS, max_spans: int = MAX_SPA
 def contrast(own: dict[str, float], others: list[dict[str, float]], options: list[str]) -> list[float]:
     """Each option's log-likelihood under its own stance minus its mean likelihood under the other stances."""
     def mean_other(o: str) -> float:
-        xs = [d.get(o, -1e9) for d in others]
-        m = max(xs)
-        return m + math.log(sum(math.exp(x - m) for x in xs) / len(xs))
+        return logsumexp([d.get(o, -1e9) for d in others]) - math.log(len(others))
 
     return [own.get(o, -1e9) - (mean_other(o) if others else 0.0) for o in options]
 

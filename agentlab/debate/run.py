@@ -23,6 +23,7 @@ from agentlab.debate.parse import (
     match_choice,
     parse_verdict,
 )
+from agentlab.debate.score import logsumexp
 from agentlab.errors import ConfigError
 from agentlab.media import user_message
 from agentlab.prompts import Prompt, row_variables
@@ -274,9 +275,12 @@ class Debate:
         roles = tuple(dict.fromkeys(t.speaker for t in first))
         if roles not in self._debated_examples:
             order = [next(d for d in self.s.debaters if d.role == r) for r in roles]
-            rows = [{self.s.text_field: ex.text or ""} for ex in self.examples]
-            self._debated_examples[roles] = self.debate(rows, order, f"{tag} (examples)", usage=False)
+            self._debated_examples[roles] = self.debate(self.example_rows(), order, f"{tag} (examples)", usage=False)
         return self._debated_examples[roles]
+
+    def example_rows(self) -> list[dict[str, Any]]:
+        """The judge's in-context examples as rows the debaters can read (`judge.debate_examples`)."""
+        return [{self.s.text_field: ex.text or ""} for ex in self.examples]
 
     def _judge_messages(self, row: dict[str, Any], transcript: list[Turn],
                         example_transcripts: list[list[Turn]] | None = None) -> list[dict[str, Any]]:
@@ -321,14 +325,14 @@ class Debate:
             for i, res in enumerate(self.ctx.call(self.s.judge.model, breqs, f"{tag} (calibration)")):
                 self._add(i, res)
                 if res.ok and res.option_logprobs:
-                    base[i] = [_logsumexp([res.option_logprobs.get(w, -1e9) for w in words[c]]) for c in choices]
+                    base[i] = [logsumexp([res.option_logprobs.get(w, -1e9) for w in words[c]]) for c in choices]
         out = []
         for i, res in enumerate(self.ctx.call(self.s.judge.model, reqs, tag)):
             self._add(i, res)
             if not res.ok or not res.option_logprobs:
                 out.append(Verdict(None, raw=res.text, error=res.error or "no option scores"))
                 continue
-            scores = [_logsumexp([res.option_logprobs.get(w, -1e9) for w in words[c]]) for c in choices]
+            scores = [logsumexp([res.option_logprobs.get(w, -1e9) for w in words[c]]) for c in choices]
             if base[i] is not None:
                 scores = [x - b for x, b in zip(scores, base[i])]
             top = max(scores)
@@ -398,11 +402,6 @@ class Debate:
         if a.reason:
             spec["reason"] = (str | None, None)
         return create_model("JudgeVerdict", **spec)
-
-
-def _logsumexp(xs: list[float]) -> float:
-    m = max(xs)
-    return m + math.log(sum(math.exp(x - m) for x in xs))
 
 
 __all__ = ["Debate", "Example", "Outcome", "Turn", "Verdict", "cap"]

@@ -87,6 +87,12 @@ def combine(choices: list[str], orders: list[Any], prior: Any = None, weight: fl
     return choices[best], round(probs[best] / sum(probs), 6)
 
 
+def logsumexp(xs: list[float]) -> float:
+    """log(sum(exp(x))), stable."""
+    m = max(xs)
+    return m + math.log(sum(math.exp(x - m) for x in xs))
+
+
 def recentered(outcomes: list[Any], prior: list[Any]) -> list[Any]:
     """Outcomes whose judge scores lose the mean, over rows, of (their scores - the single judge's).
 

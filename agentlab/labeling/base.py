@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -61,14 +62,18 @@ class LabelSpace:
             return ABSTAIN
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             return int(value) if 0 <= int(value) < len(self.names) else ABSTAIN
-        lookup = self.__dict__.get("_lookup")
-        if lookup is None:  # built once: names are fixed after construction
-            lookup = self.__dict__["_lookup"] = {}
-            for i, name in enumerate(self.names):
-                lookup.setdefault(name, i)
-                lookup.setdefault(name.lower(), i)
+        lookup = self._lookup
         hit = lookup.get(value) if isinstance(value, str) else None  # exact name: the common case, one dict lookup
         return hit if hit is not None else lookup.get(str(value).strip().lower(), ABSTAIN)
+
+    @cached_property
+    def _lookup(self) -> dict[str, int]:
+        """Name (as written, and lower-cased) -> index; built once, names are fixed after construction."""
+        lookup: dict[str, int] = {}
+        for i, name in enumerate(self.names):
+            lookup.setdefault(name, i)
+            lookup.setdefault(name.lower(), i)
+        return lookup
 
     def as_list(self) -> list[dict[str, str]]:
         """[{name, description}] for prompt templates."""

@@ -13,7 +13,13 @@ from pydantic import Field, field_validator
 
 from agentlab.debate.config import DebateSettings, yaml_words
 from agentlab.debate.run import Debate, Outcome, embedded_debaters
-from agentlab.debate.score import agreement, combine, consistent, position_bias, recentered
+from agentlab.debate.score import (
+    agreement,
+    combine,
+    consistent,
+    position_bias,
+    recentered,
+)
 from agentlab.errors import ConfigError
 from agentlab.tasks.base import TASKS, Task, TaskConfig
 
@@ -174,19 +180,18 @@ class DebateTask(Task):
 
     # -- reporting -------------------------------------------------------------------------
     def _caveats(self, ctx) -> None:
-        writers = [d for d in self.config.debaters if not d.quote]
         embedded = embedded_debaters(ctx, self.config.debaters)
-        if embedded and not writers:
+        writing = embedded_debaters(ctx, [d for d in self.config.debaters if not d.quote])
+        if embedded and not writing:
             ctx.caveats.append(
                 f"Debaters run on the embedded model ({', '.join(embedded)}; SmolLM2-135M unless model_path says otherwise) "
                 "and quote the content instead of arguing: a model that small writes poor arguments but picks spans by "
                 "log-likelihood well. This is the path for small models; a recipe with a stronger model can let its "
                 "debaters write (quote: false, the full VHD11K path). Compare "
                 "metrics.debate with metrics.single_judge.")
-        elif embedded_debaters(ctx, writers):
-            embedded = embedded_debaters(ctx, writers)
+        elif writing:
             ctx.caveats.append(
-                f"Debaters run on the embedded model ({', '.join(embedded)}; SmolLM2-135M unless model_path says otherwise), "
+                f"Debaters run on the embedded model ({', '.join(writing)}; SmolLM2-135M unless model_path says otherwise), "
                 "which is weak at arguing: its turns are often generic or off-topic, so the debate adds little or negative "
                 "signal. Compare metrics.debate with metrics.single_judge, and use a stronger model for real annotation.")
 

@@ -409,6 +409,7 @@ def test_recenter_without_scored_choices_is_reported(ddir):
     models = {"small": fake({"for your decision": DETAIL, "your turn": "- point", "subscribe": '{"decision": "yes"}'},
                             default='{"decision": "no"}')}
     rows, man = run(ddir, recipe({"rounds": 1, "recenter": True, "judge": {"model": "small", "mode": "json"}}, models))
+    assert [r["decision"] for r in rows] == ["yes", "no", "no", "no"]  # the json judge decides; nothing recentered
     assert any("recenter" in c and "options" in c for c in man["caveats"])
 
 
@@ -548,7 +549,7 @@ def test_plan_counts_the_quotes_and_the_debated_examples(ddir):
     plan = json.loads((ddir / "planned.plan.json").read_text())
     descs = [st["desc"] for st in plan["stages"]]
     assert "debate: judge (examples): round 1, affirmative (quote)" in descs and "debate: round 1, negative (quote)" in descs
-    rows, man = run(ddir, data)
+    _, man = run(ddir, data)
     # two scoring requests (one per stance) per debater and text: the negative's are the affirmative's (cached)
     assert man["counts"]["llm_calls"] <= plan["models"]["small"]["calls"]
     assert sum(st["calls"] for st in plan["stages"] if "(quote)" in st["desc"]) == 2 * 2 * (len(QUOTED) + 1)
